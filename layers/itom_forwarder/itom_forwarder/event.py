@@ -1,0 +1,203 @@
+"""The ServiceNow ITOM event: its fields, their limits and their normal forms.
+
+Every input format produces `ItomEvent`s; only `ItomEvent.to_record()` decides what the
+event API receives, so the limits and formats below are enforced in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+
+# Field limits of the em_event table (see the reference facts). A field over its limit is
+# cut rather than letting ServiceNow reject or silently truncate the whole event.
+FIELD_LIMITS: dict[str, int] = {
+    "source": 100,
+    "event_class": 100,
+    "node": 100,
+    "resource": 100,
+    "metric_name": 100,
+    "type": 100,
+    "message_key": 1024,
+    "description": 4000,
+    "additional_info": 4000,
+    "time_of_event": 40,
+    "ci_type": 100,
+}
+
+ITOM_FIELDS: frozenset[str] = frozenset(
+    {
+        "source",
+        "event_class",
+        "node",
+        "resource",
+        "metric_name",
+        "type",
+        "severity",
+        "description",
+        "additional_info",
+        "message_key",
+        "time_of_event",
+        "resolution_state",
+        "ci_type",
+    }
+)
+
+SEVERITY_BY_NAME: dict[str, str] = {
+    "critical": "1",
+    "major": "2",
+    "minor": "3",
+    "warning": "4",
+    "ok": "5",
+    "clear": "0",
+}
+RESOLUTION_STATES = ("New", "Closing")
+SERVICENOW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+ELLIPSIS = "…"
+
+
+class InvalidPayload(ValueError):
+    """A payload that cannot become an ITOM event. The message names the field and the
+    problem (never a secret) and is what the dead-letter message carries as its reason."""
+
+
+def normalise_severity(value: object, *, field_name: str = "severity") -> str:
+    """Accept "0".."5", 0..5, or a severity name in any case; return ServiceNow's digit."""
+    if isinstance(value, bool):
+        raise InvalidPayload(f"{field_name}: {value!r} is not a severity")
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        text = str(int(value))
+    elif isinstance(value, str):
+        text = value.strip().lower()
+    else:
+        raise InvalidPayload(f"{field_name}: {type(value).__name__} is not a severity")
+    if text in SEVERITY_BY_NAME:
+        return SEVERITY_BY_NAME[text]
+    if text in {"0", "1", "2", "3", "4", "5"}:
+        return text
+    shown = value if len(str(value)) <= 40 else f"{str(value)[:40]}{ELLIPSIS}"
+    raise InvalidPayload(
+        f"{field_name}: {shown!r} is not a severity (expected 0-5 or critical, major, minor, warning, ok, clear)"
+    )
+
+
+def format_time(moment: datetime) -> str:
+    """ServiceNow's `yyyy-MM-dd HH:mm:ss` in UTC; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(SERVICENOW_TIME_FORMAT)
+
+
+_EPOCH_MS_THRESHOLD = 100_000_000_000  # later than 5138 CE in seconds: must be milliseconds
+_NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
+# CloudWatch writes `+0000`; Python 3.11's fromisoformat accepts it, but not all the
+# variants tools emit (`Z` with 7 fractional digits, say), so normalise first.
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_time(value: object, *, field_name: str = "time_of_event") -> datetime:
+    """Parse ISO-8601, ServiceNow's own format, or epoch seconds/milliseconds into UTC."""
+    if isinstance(value, bool):
+        raise InvalidPayload(f"{field_name}: {value!r} is not a time")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMERIC.match(value.strip())):
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidPayload(f"{field_name}: {value!r} is not a time")
+        if abs(number) >= _EPOCH_MS_THRESHOLD:
+            number /= 1000.0
+        try:
+            return datetime.fromtimestamp(number, tz=UTC)
+        except (OverflowError, OSError, ValueError) as error:
+            raise InvalidPayload(f"{field_name}: {value!r} is out of range") from error
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidPayload(f"{field_name}: {type(value).__name__} is not a time")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidPayload(
+            f"{field_name}: {value[:60]!r} is not a time (expected ISO-8601, "
+            "'yyyy-MM-dd HH:mm:ss' UTC, or epoch seconds/milliseconds)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def cut(text: str, limit: int) -> str:
+    """Cut to `limit` characters, marking the cut so a reader knows text is missing."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def stringify(value: object) -> str:
+    """ServiceNow wants strings: numbers and booleans as JSON writes them, objects as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def encode_additional_info(info: Mapping[str, object], limit: int = FIELD_LIMITS["additional_info"]) -> str:
+    """A JSON object of string values that fits `limit`, still valid JSON.
+
+    Cutting the JSON text would break it, so the longest values are shortened instead
+    until the whole fits; keys are kept so the reader sees what was there.
+    """
+    values = {str(key): stringify(value) for key, value in info.items() if value is not None}
+    text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    while len(text) > limit:
+        longest = max(values, key=lambda key: len(values[key]))
+        current = values[longest]
+        if len(current) <= 1:
+            # Only keys are left to blame: drop entries from the end.
+            values.pop(next(reversed(values)))
+        else:
+            excess = len(text) - limit
+            values[longest] = cut(current, max(1, len(current) - excess - 1))
+        text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+@dataclass(frozen=True)
+class ItomEvent:
+    """One event for `POST /api/global/em/jsonv2`. None means "not sent" (as in Kibana)."""
+
+    severity: str
+    source: str | None = None
+    event_class: str | None = None
+    node: str | None = None
+    resource: str | None = None
+    metric_name: str | None = None
+    type: str | None = None
+    description: str | None = None
+    message_key: str | None = None
+    time_of_event: str | None = None
+    resolution_state: str | None = None
+    ci_type: str | None = None
+    additional_info: Mapping[str, object] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, str]:
+        """The record as the event API takes it: strings only, each within its limit."""
+        record: dict[str, str] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "additional_info":
+                if value:
+                    record["additional_info"] = encode_additional_info(value)
+                continue
+            if value is None or value == "":
+                continue
+            text = str(value)
+            limit = FIELD_LIMITS.get(item.name)
+            record[item.name] = cut(text, limit) if limit else text
+        return record

@@ -1,0 +1,48 @@
+"""Input formats: each module maps one payload shape to ITOM events with pure functions.
+
+`to_events` picks the format by looking at the payload; formats never send anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from itom_forwarder.config import MappingSettings
+from itom_forwarder.event import ItomEvent
+from itom_forwarder.formats import alarm_action, cloudwatch_alarm, eventbridge_alarm, generic, plain_text
+from itom_forwarder.formats.notification import Notification
+
+__all__ = ["Notification", "to_events"]
+
+Mapper = Callable[[Any, Notification, MappingSettings], list[ItomEvent]]
+
+# Most specific first: an EventBridge alarm event has a `source` key, which alone would
+# also make it look like a generic ITOM record.
+FORMATS: tuple[tuple[str, Callable[[object], bool], Mapper], ...] = (
+    ("cloudwatch_alarm", cloudwatch_alarm.is_alarm_notification, cloudwatch_alarm.to_events),
+    ("eventbridge_alarm", eventbridge_alarm.is_alarm_state_change, eventbridge_alarm.to_events),
+    ("alarm_action", alarm_action.is_alarm_action, alarm_action.to_events),
+    ("generic", generic.is_generic, generic.to_events),
+)
+
+
+def _decode(message: str) -> object:
+    try:
+        return json.loads(message)
+    except ValueError:
+        return None
+
+
+def to_events(notification: Notification, settings: MappingSettings) -> tuple[str, list[ItomEvent]]:
+    """Map one notification; returns the format's name and its events.
+
+    Raises InvalidPayload (naming the field) when the payload is in a known format but
+    broken; anything unrecognised is kept as plain text rather than dropped.
+    """
+    payload = _decode(notification.message)
+    for name, matches, mapper in FORMATS:
+        if matches(payload):
+            return name, mapper(payload, notification, settings)
+    return "plain_text", plain_text.to_events(notification, settings)

@@ -1,0 +1,31 @@
+"""The payload a CloudWatch alarm sends when it invokes the function directly (no SNS)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from itom_forwarder.config import MappingSettings
+from itom_forwarder.event import ItomEvent
+from itom_forwarder.formats.alarm import to_event
+from itom_forwarder.formats.eventbridge_alarm import parse_alarm_data
+from itom_forwarder.formats.notification import Notification
+
+
+def is_alarm_action(payload: object) -> bool:
+    return (
+        isinstance(payload, Mapping)
+        and payload.get("source") == "aws.cloudwatch"
+        and isinstance(payload.get("alarmData"), Mapping)
+    )
+
+
+def to_events(event: Mapping[str, Any], notification: Notification, settings: MappingSettings) -> list[ItomEvent]:
+    facts = parse_alarm_data(
+        event["alarmData"],
+        arn=event.get("alarmArn"),
+        account_id=event.get("accountId"),
+        region=event.get("region"),
+        where="alarmData",
+    )
+    return [to_event(facts, settings, notification.context())]

@@ -1,0 +1,104 @@
+"""Per-container state: settings, the secret, the HTTP session, the client, the DLQ.
+
+Created on the first invocation and kept while the container is warm, so a warm alert
+costs one POST: no secret read, no new connection. Everything is built lazily so a cold
+start pays only for the path it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+from aws_lambda_powertools import Logger
+from requests.adapters import HTTPAdapter
+
+from itom_forwarder import __version__
+from itom_forwarder.config import ConnectionConfig, ConnectionSource, Settings
+from itom_forwarder.dlq import DeadLetterQueue
+from itom_forwarder.servicenow.auth import auth_for
+from itom_forwarder.servicenow.client import AuthenticationRejected, Delivered, ServiceNowClient
+
+logger = Logger(child=True)
+
+DEFAULT_REMAINING_SECONDS = 30.0
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    # Retries are ours (they know the invocation's deadline), so the adapter makes none.
+    session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0))
+    session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0))
+    session.headers.update(
+        {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"aws-itom-forwarder/{__version__}",
+        }
+    )
+    return session
+
+
+class Forwarder:
+    def __init__(
+        self,
+        settings: Settings,
+        connections: ConnectionSource | None = None,
+        session: requests.Session | None = None,
+        dead_letters: DeadLetterQueue | None = None,
+    ) -> None:
+        self.settings = settings
+        self.connections = connections or ConnectionSource(settings.secret_id, settings.secret_max_age_seconds)
+        self.session = session or new_session()
+        self.dead_letters = dead_letters or DeadLetterQueue(settings.dlq_url)
+        self._client: ServiceNowClient | None = None
+        self._client_connection: ConnectionConfig | None = None
+
+    def deadline(self, context: Any) -> float:
+        """The monotonic time by which delivery must be over, keeping a margin to
+        dead-letter or fail cleanly before Lambda stops the invocation."""
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        remaining = remaining_ms() / 1000.0 if callable(remaining_ms) else DEFAULT_REMAINING_SECONDS
+        return time.monotonic() + remaining - self.settings.delivery.deadline_margin_seconds
+
+    def secret_values(self) -> tuple[str, ...]:
+        return self._client_connection.secret_values if self._client_connection else ()
+
+    def client(self) -> ServiceNowClient:
+        connection = self.connections.connection()
+        if self._client is None or connection != self._client_connection:
+            # First use, or the cached secret expired and came back different (rotation).
+            self._client = ServiceNowClient(
+                connection.instance_url, auth_for(connection), self.session, self.settings.delivery
+            )
+            self._client_connection = connection
+        return self._client
+
+    def send(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
+        try:
+            return self.client().send(records, deadline)
+        except AuthenticationRejected:
+            used = self._client_connection
+            if self.connections.refresh() == used:
+                raise  # the secret has not changed: sending again cannot succeed
+            logger.info("ServiceNow refused the credentials; the secret has changed, retrying with it")
+            return self.client().send(records, deadline)
+
+
+_forwarder: Forwarder | None = None
+
+
+def current_forwarder() -> Forwarder:
+    """The container's Forwarder, built from the environment on first use."""
+    global _forwarder
+    if _forwarder is None:
+        _forwarder = Forwarder(Settings.from_environ())
+    return _forwarder
+
+
+def reset_forwarder() -> None:
+    """Forget the container state (a new container, as far as the code can tell)."""
+    global _forwarder
+    _forwarder = None

@@ -1,0 +1,161 @@
+"""Local AWS: moto's server on loopback, reached by the real boto3 clients over HTTP.
+
+`LocalAws` starts moto's ThreadedMotoServer, points `AWS_ENDPOINT_URL` at it (boto3 honours
+it natively, so production code needs no switch), and counts the API calls it serves so
+tests and benchmarks can assert on work done at the server, e.g. Secrets Manager reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import boto3
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+REGION = "eu-west-1"
+# moto accepts any credentials; these only keep boto3 from looking for real ones.
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credential
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class _CountingApp:
+    """WSGI middleware in front of moto: counts calls by `service.Operation`."""
+
+    def __init__(self, app: WsgiApp, calls: Counter[str], lock: threading.Lock) -> None:
+        self._app = app
+        self._calls = calls
+        self._lock = lock
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")  # JSON protocol: "secretsmanager.GetSecretValue"
+        operation = target.rsplit(".", 1)[-1] if target else ""
+        service = ""
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if "Credential=" in auth:  # SigV4 scope: key/date/region/SERVICE/aws4_request
+            scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+            service = scope[3] if len(scope) > 3 else ""
+        if operation:
+            with self._lock:
+                self._calls[f"{service}.{operation}"] += 1
+        return self._app(environ, start_response)
+
+
+class _RecordingMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose WSGI app is wrapped by the counter."""
+
+    def __init__(self, port: int, calls: Counter[str], lock: threading.Lock) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self._calls = calls
+        self._lock = lock
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = _CountingApp(DomainDispatcherApplication(create_backend_app), self._calls, self._lock)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+class LocalAws:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._server = _RecordingMotoServer(self.port, self._calls, self._lock)
+        self._saved_environment: dict[str, str | None] = {}
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        return {**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint_url}
+
+    def start(self) -> LocalAws:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log is noise here
+        self._server.start()
+        for key, value in self.environment().items():
+            self._saved_environment[key] = os.environ.get(key)
+            os.environ[key] = value
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # What the server was asked, e.g. calls("secretsmanager.GetSecretValue").
+    def calls(self, operation: str) -> int:
+        with self._lock:
+            return self._calls[operation]
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION, **_credentials())
+
+    def create_secret(self, name: str, value: dict[str, object]) -> str:
+        response = self.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(value))
+        arn: str = response["ARN"]
+        return arn
+
+    def put_secret(self, name: str, value: dict[str, object]) -> None:
+        self.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps(value))
+
+    def create_queue(self, name: str) -> str:
+        url: str = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        return url
+
+    def receive_all(self, queue_url: str) -> list[dict[str, Any]]:
+        """Receive and delete every message in the queue, with its attributes."""
+        sqs = self.client("sqs")
+        messages: list[dict[str, Any]] = []
+        while batch := sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            messages.extend(batch)
+            for message in batch:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+
+def _credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+        "aws_session_token": LOCAL_ENVIRONMENT["AWS_SESSION_TOKEN"],
+    }
