@@ -23,7 +23,7 @@ REGION = "eu-west-1"
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credential
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
@@ -126,7 +126,13 @@ class LocalAws:
             self._calls.clear()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION, **_credentials())
+        session = boto3.session.Session(
+            aws_access_key_id=LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=LOCAL_ENVIRONMENT["AWS_SESSION_TOKEN"],
+            region_name=REGION,
+        )
+        return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def create_secret(self, name: str, value: dict[str, object]) -> str:
         response = self.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(value))
@@ -151,11 +157,3 @@ class LocalAws:
             for message in batch:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return messages
-
-
-def _credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": LOCAL_ENVIRONMENT["AWS_SESSION_TOKEN"],
-    }

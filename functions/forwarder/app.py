@@ -9,6 +9,7 @@ so Lambda retries the event and, after its retries, puts it in the function's DL
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,7 +24,8 @@ from itom_forwarder.runtime import Forwarder, current_forwarder
 from itom_forwarder.servicenow.client import FailureReason, PermanentFailure, TransientFailure
 
 logger = Logger()
-metrics = Metrics()
+# An explicit default: without a namespace Powertools would fail the flush.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ItomForwarder")
 
 
 def _dead_letter(

@@ -67,7 +67,9 @@ def test_region_comes_from_the_arn_not_the_display_name() -> None:
 def test_rds_alarm_without_arn_rebuilds_a_stable_key_from_display_region() -> None:
     record = record_of("assertible-sns-cloudwatch-alarm-rds.json")
     # No AlarmArn in old notifications: the key is the ARN the alarm has.
-    assert record["message_key"] == "arn:aws:cloudwatch:us-west-2:123456789123:alarm:PROD - Partner Cross Account: Warns"
+    assert (
+        record["message_key"] == "arn:aws:cloudwatch:us-west-2:123456789123:alarm:PROD - Partner Cross Account: Warns"
+    )
     assert record["node"] == "app"
     assert record["resource"] == "DBInstanceIdentifier=app"
     assert record["type"] == "AWS/RDS"
@@ -220,7 +222,10 @@ def test_direct_alarm_action_payload() -> None:
 
 
 def test_composite_alarm_action_and_eventbridge_composite_do_not_fail() -> None:
-    for sample in ("powertools-lambda-alarm-action-composite.json", "feral-eventbridge-alarm-state-change-composite-suppressor.json"):
+    for sample in (
+        "powertools-lambda-alarm-action-composite.json",
+        "feral-eventbridge-alarm-state-change-composite-suppressor.json",
+    ):
         record = to_events(Notification(message=json.dumps(load(sample))), SETTINGS)[1][0].to_record()
         assert "Alarm rule:" in record["description"]
         assert "node" not in record

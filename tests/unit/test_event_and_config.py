@@ -55,7 +55,10 @@ def test_instance_url_trailing_slash_is_dropped() -> None:
         ({"username": "u", "password": "p"}, "instance_url: required"),
         (BASIC | {"instance_url": "http://acme.service-now.com"}, "instance_url: must use https"),
         (BASIC | {"instance_url": "ftp://acme"}, "instance_url: scheme 'ftp'"),
-        (BASIC | {"instance_url": "https://user:pw@acme.service-now.com"}, "instance_url: must not contain credentials"),
+        (
+            BASIC | {"instance_url": "https://user:pw@acme.service-now.com"},
+            "instance_url: must not contain credentials",
+        ),
         ({"instance_url": "https://a.service-now.com", "username": "u"}, "password: required for basic"),
         (BASIC | {"client_id": "cid"}, "client_id: must not be set when use_oauth is false"),
         (BASIC | {"use_oauth": "maybe"}, "use_oauth: must be true or false"),
@@ -100,7 +103,10 @@ def test_settings_from_environment() -> None:
         ({"DLQ_URL": "q"}, "SERVICENOW_SECRET_ID: required"),
         ({"SERVICENOW_SECRET_ID": "s"}, "DLQ_URL: required"),
         ({"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q", "SEVERITY_OK": "9"}, "SEVERITY_OK: must be one of 0-5"),
-        ({"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q", "DELIVERY_ATTEMPTS": "0"}, "DELIVERY_ATTEMPTS: must be at least 1"),
+        (
+            {"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q", "DELIVERY_ATTEMPTS": "0"},
+            "DELIVERY_ATTEMPTS: must be at least 1",
+        ),
     ],
 )
 def test_bad_environment_names_the_variable(environ: dict[str, str], problem: str) -> None:

@@ -1,0 +1,108 @@
+"""Run the forwarder locally, end to end, with no AWS account and no instance.
+
+    python -m local.runner                 # every sample in events/
+    python -m local.runner events/x.json   # the files given
+    python -m local.runner --verbose       # also the function's JSON logs and metrics
+
+Starts moto's server (Secrets Manager, SQS) and the ServiceNow emulator on loopback,
+creates the secret and the dead-letter queue, then invokes `lambda_handler` with each
+event the way `sam local invoke -e` does, in one warm container, and prints what the
+instance received: the events, and the alerts they opened or closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# Where Lambda puts the function (/var/task) and the layer (/opt/python).
+CODE_PATHS = (ROOT / "functions" / "forwarder", ROOT / "layers" / "itom_forwarder")
+
+
+def add_code_paths() -> None:
+    for path in CODE_PATHS:
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+
+
+def default_events() -> list[Path]:
+    return sorted((ROOT / "events").glob("sns-*.json"))
+
+
+def _short(text: str, width: int = 72) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _print_event(record: dict[str, str]) -> None:
+    node, metric = record.get("node", "-"), record.get("metric_name", "-")
+    print(f"    severity {record.get('severity')}  node {node}  metric {metric}")
+    print(f"      source {record.get('source')} | {record.get('event_class', '-')}")
+    print(f"      message_key {_short(record.get('message_key', '-'), 90)}")
+    print(f"      description {_short(record.get('description', ''))}")
+
+
+def run(paths: list[Path]) -> int:
+    from local.stack import LocalStack
+
+    failures = 0
+    with LocalStack() as stack:
+        print(f"ServiceNow emulator: {stack.emulator.url}   moto: {stack.aws.endpoint_url}")
+        print(f"Secret {stack.secret_name!r} (basic auth, user aws.integration)   DLQ {stack.queue_url}\n")
+        for path in paths:
+            event: dict[str, Any] = json.loads(path.read_text())
+            received_before = len(stack.emulator.events)
+            print(f"▶ invoke {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+            try:
+                result = stack.invoke(event)
+                print(f"  returned {json.dumps(result)}")
+            except Exception as error:  # shown, as Lambda would report it
+                failures += 1
+                print(f"  raised {type(error).__name__}: {error}  (Lambda would retry this event)")
+            for record in stack.emulator.events[received_before:]:
+                _print_event(record)
+        print("\nAlerts in the instance:")
+        alerts = stack.emulator.alerts
+        if not alerts:
+            print("  (none)")
+        for key, alert in alerts.items():
+            print(f"  {alert.state:<6} severity {alert.severity}  events {alert.event_count}  {_short(key, 90)}")
+        dead_letters = stack.dead_letters()
+        print(f"\nDead-letter queue: {len(dead_letters)} message(s)")
+        for message in dead_letters:
+            body = json.loads(message["Body"])
+            reason = body.get("reason", {})
+            print(textwrap.indent(f"{reason.get('step')}: {_short(str(reason.get('message')), 100)}", "  "))
+        print(
+            f"\nSecrets Manager reads: {stack.aws.calls('secretsmanager.GetSecretValue')}   "
+            f"TCP connections to the instance: {stack.emulator.connections_opened}   "
+            f"POSTs: {stack.emulator.count('POST', '/api/global/em/jsonv2')}"
+        )
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.split("\n\n")[0])
+    parser.add_argument("events", nargs="*", type=Path, help="Lambda event files (default: events/sns-*.json)")
+    parser.add_argument("--verbose", action="store_true", help="show the function's logs and EMF metrics")
+    args = parser.parse_args(argv)
+    if not args.verbose:
+        # Before the handler module is imported: Powertools reads these at import time.
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    add_code_paths()
+    paths = args.events or default_events()
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        parser.error(f"no such event file: {', '.join(missing)}")
+    return run(paths)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
