@@ -17,7 +17,7 @@ $(STAMP): requirements-dev.txt layers/itom_forwarder/requirements.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m local.runner $(EVENTS)
+	$(BIN)/python -m local.runner $(ARGS) $(EVENTS)
 
 test: lint typecheck template unit-tests
 

@@ -2,6 +2,7 @@
 
     python -m local.runner                 # every sample in events/
     python -m local.runner events/x.json   # the files given
+    python -m local.runner --oauth         # OAuth 2.0 JWT bearer instead of basic auth
     python -m local.runner --verbose       # also the function's JSON logs and metrics
 
 Starts moto's server (Secrets Manager, SQS) and the ServiceNow emulator on loopback,
@@ -48,13 +49,16 @@ def _print_event(record: dict[str, str]) -> None:
     print(f"      description {_short(record.get('description', ''))}")
 
 
-def run(paths: list[Path]) -> int:
+def run(paths: list[Path], *, oauth: bool = False) -> int:
     from local.stack import LocalStack
 
     failures = 0
-    with LocalStack() as stack:
+    with LocalStack(oauth=oauth) as stack:
+        auth = (
+            "OAuth JWT bearer, generated 3072-bit key and certificate" if oauth else "basic auth, user aws.integration"
+        )
         print(f"ServiceNow emulator: {stack.emulator.url}   moto: {stack.aws.endpoint_url}")
-        print(f"Secret {stack.secret_name!r} (basic auth, user aws.integration)   DLQ {stack.queue_url}\n")
+        print(f"Secret {stack.secret_name!r} ({auth})   DLQ {stack.queue_url}\n")
         for path in paths:
             event: dict[str, Any] = json.loads(path.read_text())
             received_before = len(stack.emulator.events)
@@ -83,6 +87,7 @@ def run(paths: list[Path]) -> int:
             f"\nSecrets Manager reads: {stack.aws.calls('secretsmanager.GetSecretValue')}   "
             f"TCP connections to the instance: {stack.emulator.connections_opened}   "
             f"POSTs: {stack.emulator.count('POST', '/api/global/em/jsonv2')}"
+            + (f"   token requests: {stack.emulator.token_requests}" if oauth else "")
         )
     return 1 if failures else 0
 
@@ -90,6 +95,7 @@ def run(paths: list[Path]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("events", nargs="*", type=Path, help="Lambda event files (default: events/sns-*.json)")
+    parser.add_argument("--oauth", action="store_true", help="authenticate with OAuth 2.0 JWT bearer, not basic auth")
     parser.add_argument("--verbose", action="store_true", help="show the function's logs and EMF metrics")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         parser.error(f"no such event file: {', '.join(missing)}")
-    return run(paths)
+    return run(paths, oauth=args.oauth)
 
 
 if __name__ == "__main__":

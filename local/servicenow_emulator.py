@@ -576,6 +576,7 @@ class ServiceNowEmulator:
         self._users: dict[str, EmulatedUser] = {}
         self._clients: dict[str, _OAuthClient] = {}
         self._tokens: dict[str, _Token] = {}
+        self._issued_tokens: list[str] = []
         self._used_jtis: set[tuple[str, str]] = set()
         self._rate_limits: dict[str, int] = {}
         self._rate_windows: dict[str, deque[float]] = {}
@@ -769,6 +770,12 @@ class ServiceNowEmulator:
     def token_requests(self) -> int:
         with self._lock:
             return self._token_requests
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far (tests check none reaches any output)."""
+        with self._lock:
+            return list(self._issued_tokens)
 
     def count(self, method: str, path: str) -> int:
         method = method.upper()
@@ -1107,6 +1114,7 @@ class ServiceNowEmulator:
             token = secrets.token_urlsafe(48)
             lifetime = client.token_lifetime_seconds
             self._tokens[token] = _Token(user.username, time.monotonic() + lifetime)
+            self._issued_tokens.append(token)
         req.user = user.username
         return _json_response(
             200,

@@ -16,10 +16,14 @@ from types import ModuleType
 from typing import Any
 
 from local.aws import LocalAws
+from local.keys import KeyPair, make_key_pair
 from local.lambda_context import LocalLambdaContext
 from local.servicenow_emulator import ServiceNowEmulator
 
 INTEGRATION_USER = "aws.integration"
+INTEGRATION_EMAIL = "aws.integration@example.com"
+OAUTH_CLIENT_ID = "3f1c2b9a8d7e4f60a1b2c3d4e5f60718"
+OAUTH_KEY_ID = "itom-forwarder-jwt"
 SECRET_KEYS = ("password", "client_secret", "private_key", "private_key_password")
 
 
@@ -32,6 +36,8 @@ class LocalStack:
         aws: LocalAws | None = None,
         emulator: ServiceNowEmulator | None = None,
         environment: Mapping[str, str] | None = None,
+        oauth: bool = False,
+        token_lifetime_seconds: int = 1800,
     ) -> None:
         self._owns_aws = aws is None
         self._owns_emulator = emulator is None
@@ -43,7 +49,12 @@ class LocalStack:
         self.queue_name = f"itom-forwarder-dlq-{suffix}"
         # Generated per run: nothing real, and never printed.
         self.password = secrets.token_urlsafe(18)
-        self._secret_values: set[str] = {self.password}
+        self.oauth = oauth
+        self.token_lifetime_seconds = token_lifetime_seconds
+        self.client_secret = secrets.token_urlsafe(18)
+        self.key_password = secrets.token_urlsafe(12)
+        self.key_pair: KeyPair | None = None
+        self._secret_values: set[str] = {self.password, self.client_secret, self.key_password}
         self.queue_url = ""
         self._saved: dict[str, str | None] = {}
 
@@ -52,8 +63,12 @@ class LocalStack:
             self.aws.start()
         if self._owns_emulator:
             self.emulator.start()
-        self.emulator.add_user(INTEGRATION_USER, self.password)
-        self.aws.create_secret(self.secret_name, self.basic_secret())
+        self.emulator.add_user(INTEGRATION_USER, self.password, email=INTEGRATION_EMAIL)
+        if self.oauth:
+            self.key_pair = make_key_pair(password=self.key_password)
+            self._remember(self.key_pair.private_key_pem)
+            self.register_certificate(self.key_pair.certificate_pem)
+        self.aws.create_secret(self.secret_name, self.oauth_secret() if self.oauth else self.basic_secret())
         self.queue_url = self.aws.create_queue(self.queue_name)
         self._set_environment(
             {
@@ -96,16 +111,50 @@ class LocalStack:
     def basic_secret(self, **overrides: object) -> dict[str, object]:
         return {"instance_url": self.emulator.url, "username": INTEGRATION_USER, "password": self.password, **overrides}
 
+    def oauth_secret(self, **overrides: object) -> dict[str, object]:
+        """An OAuth secret for the stack's client, with an encrypted 3072-bit key."""
+        if self.key_pair is None:
+            self.key_pair = make_key_pair(password=self.key_password)
+            self._remember(self.key_pair.private_key_pem)
+        return {
+            "instance_url": self.emulator.url,
+            "use_oauth": True,
+            "client_id": OAUTH_CLIENT_ID,
+            "client_secret": self.client_secret,
+            "jwt_key_id": OAUTH_KEY_ID,
+            "user_identifier": INTEGRATION_EMAIL,
+            "private_key": self.key_pair.private_key_pem,
+            "private_key_password": self.key_password,
+            **overrides,
+        }
+
+    def register_certificate(self, certificate_pem: str) -> None:
+        """What an admin does in the JWT verifier map: (re)attach the certificate."""
+        self.emulator.add_oauth_client(
+            OAUTH_CLIENT_ID,
+            self.client_secret,
+            OAUTH_KEY_ID,
+            certificate_pem,
+            user_field="email",
+            token_lifetime_seconds=self.token_lifetime_seconds,
+        )
+
     def put_secret(self, value: Mapping[str, object]) -> None:
         for key in SECRET_KEYS:
             if isinstance(value.get(key), str) and value[key]:
-                self._secret_values.add(str(value[key]))
+                self._remember(str(value[key]))
         self.aws.put_secret(self.secret_name, dict(value))
+
+    def _remember(self, secret: str) -> None:
+        self._secret_values.add(secret)
+        # A key could leak in part: every line of its body counts on its own.
+        self._secret_values.update(line for line in secret.splitlines() if len(line) >= 40 and "-----" not in line)
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """Every secret value this stack has stored (tests check none reaches any output)."""
-        return tuple(self._secret_values)
+        """Every secret value this stack has stored, and every token the instance issued
+        (tests check none reaches any output)."""
+        return (*self._secret_values, *self.emulator.issued_tokens)
 
     def handler(self) -> Callable[[dict[str, Any], Any], Any]:
         app: ModuleType = importlib.import_module("app")

@@ -21,7 +21,7 @@ from itom_forwarder.config import ConfigError, SecretUnavailable
 from itom_forwarder.event import InvalidPayload, ItomEvent
 from itom_forwarder.inbound import Inbound, read_event
 from itom_forwarder.runtime import Forwarder, current_forwarder
-from itom_forwarder.servicenow.client import FailureReason, PermanentFailure, TransientFailure
+from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TransientFailure
 
 logger = Logger()
 # An explicit default: without a namespace Powertools would fail the flush.

@@ -3,13 +3,17 @@ secret, queue and container per test, and a scan of every test's output for secr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from local.aws import LocalAws
 from local.servicenow_emulator import ServiceNowEmulator
 from local.stack import LocalStack
+
+StackFactory = Callable[..., LocalStack]
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +28,37 @@ def emulator() -> Iterator[ServiceNowEmulator]:
         yield instance
 
 
+def assert_no_secret_in(text: str, stack: LocalStack) -> None:
+    leaked = [secret for secret in stack.secret_values if secret in text]
+    assert not leaked, f"{len(leaked)} secret value(s) found in the text"
+
+
 @pytest.fixture
-def stack(local_aws: LocalAws, emulator: ServiceNowEmulator, capfd: pytest.CaptureFixture[str]) -> Iterator[LocalStack]:
+def make_stack(
+    local_aws: LocalAws,
+    emulator: ServiceNowEmulator,
+    capfd: pytest.CaptureFixture[str],
+    function_logs: io.StringIO,
+) -> Iterator[StackFactory]:
+    """Build a LocalStack (basic by default, `oauth=True` for OAuth) on the shared servers."""
     emulator.reset()
     local_aws.reset_calls()
-    with LocalStack(aws=local_aws, emulator=emulator) as local_stack:
-        yield local_stack
-        # Every line the function printed (JSON logs, EMF metrics) and any exception text
-        # pytest shows: no secret value may appear in any of it.
-        captured = capfd.readouterr()
-        output = captured.out + captured.err
-        leaked = [secret for secret in local_stack.secret_values if secret in output]
-        assert not leaked, f"{len(leaked)} secret value(s) reached the function's output"
+    stacks: list[LocalStack] = []
+
+    def build(**options: Any) -> LocalStack:
+        stack = LocalStack(aws=local_aws, emulator=emulator, **options).start()
+        stacks.append(stack)
+        return stack
+
+    yield build
+    # Every log line the function wrote, as Lambda would ship it, and everything printed
+    # (EMF metrics, warnings): no secret value or token may appear in any of it.
+    captured = capfd.readouterr()
+    for stack in stacks:
+        assert_no_secret_in(function_logs.getvalue() + captured.out + captured.err, stack)
+        stack.stop()
+
+
+@pytest.fixture
+def stack(make_stack: StackFactory) -> LocalStack:
+    return make_stack()

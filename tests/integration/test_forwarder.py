@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from itom_forwarder.servicenow.client import TransientFailure
+from itom_forwarder.servicenow.errors import TransientFailure
 from local.stack import LocalStack
 from tests.samples import load
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from itom_forwarder.servicenow.client import FailureReason
+from itom_forwarder.servicenow.errors import FailureReason
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from aws_lambda_powertools import Logger
@@ -19,7 +19,11 @@ from itom_forwarder import __version__
 from itom_forwarder.config import ConnectionConfig, ConnectionSource, Settings
 from itom_forwarder.dlq import DeadLetterQueue
 from itom_forwarder.servicenow.auth import auth_for
-from itom_forwarder.servicenow.client import AuthenticationRejected, Delivered, ServiceNowClient
+from itom_forwarder.servicenow.client import Delivered, ServiceNowClient
+from itom_forwarder.servicenow.errors import AuthenticationRejected, CredentialsRejected
+
+if TYPE_CHECKING:
+    from itom_forwarder.servicenow.oauth import TokenCache
 
 logger = Logger(child=True)
 
@@ -55,6 +59,7 @@ class Forwarder:
         self.dead_letters = dead_letters or DeadLetterQueue(settings.dlq_url)
         self._client: ServiceNowClient | None = None
         self._client_connection: ConnectionConfig | None = None
+        self._token_cache: TokenCache | None = None
 
     def deadline(self, context: Any) -> float:
         """The monotonic time by which delivery must be over, keeping a margin to
@@ -70,21 +75,38 @@ class Forwarder:
         connection = self.connections.connection()
         if self._client is None or connection != self._client_connection:
             # First use, or the cached secret expired and came back different (rotation).
-            self._client = ServiceNowClient(
-                connection.instance_url, auth_for(connection), self.session, self.settings.delivery
-            )
+            if connection.use_oauth and self._token_cache is None:
+                from itom_forwarder.servicenow.oauth import TokenCache
+
+                self._token_cache = TokenCache()  # outlives clients: a new secret version keeps its token
+            auth = auth_for(connection, self.session, self._token_cache)
+            self._client = ServiceNowClient(connection.instance_url, auth, self.session, self.settings.delivery)
             self._client_connection = connection
         return self._client
 
     def send(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
+        """Send; when ServiceNow refuses the credentials, re-read the secret once (it may
+        have been rotated) and send again only if it changed."""
         try:
-            return self.client().send(records, deadline)
-        except AuthenticationRejected:
+            return self._send_with_fresh_token_on_401(records, deadline)
+        except CredentialsRejected:
             used = self._client_connection
             if self.connections.refresh() == used:
                 raise  # the secret has not changed: sending again cannot succeed
             logger.info("ServiceNow refused the credentials; the secret has changed, retrying with it")
-            return self.client().send(records, deadline)
+            return self._send_with_fresh_token_on_401(records, deadline)
+
+    def _send_with_fresh_token_on_401(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
+        client = self.client()
+        try:
+            return client.send(records, deadline)
+        except AuthenticationRejected:
+            if not client.auth.renews_credentials:
+                raise  # basic auth: the same credentials get the same answer
+            # The client dropped the token on the 401 (revoked or expired early): one more
+            # try, which fetches a new token, in this same invocation.
+            logger.info("ServiceNow refused the access token; retrying with a new one")
+            return client.send(records, deadline)
 
 
 _forwarder: Forwarder | None = None

@@ -1,15 +1,26 @@
-"""How requests to the instance authenticate. Basic now; OAuth slots in behind the same
-`InstanceAuth` interface (a requests AuthBase that can also drop cached credentials)."""
+"""How requests to the instance authenticate: basic auth, or OAuth 2.0 JWT bearer
+(servicenow/oauth.py), both behind `InstanceAuth`, a requests AuthBase that can also drop
+what it cached."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from requests import Session
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from itom_forwarder.config import ConfigError, ConnectionConfig
 
+if TYPE_CHECKING:
+    from itom_forwarder.servicenow.oauth import TokenCache
+
 
 class InstanceAuth(AuthBase):
     """A requests auth that knows how to forget what it cached (after a 401)."""
+
+    # True when invalidate() makes the next request use different credentials (a new
+    # token), so one more try after a 401 can succeed.
+    renews_credentials = False
 
     def invalidate(self) -> None:
         """Drop cached credentials so the next request fetches fresh ones."""
@@ -26,9 +37,12 @@ class BasicAuth(InstanceAuth):
         return f"BasicAuth(username={self._basic.username!r})"
 
 
-def auth_for(connection: ConnectionConfig) -> InstanceAuth:
+def auth_for(connection: ConnectionConfig, session: Session, token_cache: TokenCache | None) -> InstanceAuth:
+    """The auth the secret asks for. OAuth's modules (PyJWT, cryptography) load only here."""
     if connection.use_oauth:
-        raise ConfigError("use_oauth: OAuth JWT authentication is not available in this version; use basic auth")
+        from itom_forwarder.servicenow.oauth import OAuthJwtAuth, TokenCache
+
+        return OAuthJwtAuth(connection, session, token_cache or TokenCache())
     if not connection.username or not connection.password:
         raise ConfigError("username, password: required for basic authentication")
     return BasicAuth(connection.username, connection.password)

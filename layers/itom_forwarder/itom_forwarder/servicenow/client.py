@@ -20,6 +20,12 @@ from aws_lambda_powertools import Logger
 
 from itom_forwarder.config import DeliverySettings
 from itom_forwarder.servicenow.auth import InstanceAuth
+from itom_forwarder.servicenow.errors import (
+    AuthenticationRejected,
+    FailureReason,
+    PermanentFailure,
+    TransientFailure,
+)
 
 logger = Logger(child=True)
 
@@ -29,41 +35,6 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 # The least time worth starting a request with: below this, give the time back to Lambda.
 MINIMUM_REQUEST_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class FailureReason:
-    """Why an event was not delivered: the step, ServiceNow's status and message. Made
-    only from status codes and ServiceNow's error body, never from credentials."""
-
-    step: str
-    message: str
-    status: int | None = None
-    detail: str | None = None
-
-    def __str__(self) -> str:
-        status = f" (HTTP {self.status})" if self.status else ""
-        detail = f": {self.detail}" if self.detail else ""
-        return f"{self.step}{status}: {self.message}{detail}"
-
-
-class DeliveryFailure(Exception):
-    def __init__(self, reason: FailureReason, attempts: int) -> None:
-        super().__init__(str(reason))
-        self.reason = reason
-        self.attempts = attempts
-
-
-class PermanentFailure(DeliveryFailure):
-    """Retrying the same request cannot succeed: dead-letter the events."""
-
-
-class AuthenticationRejected(PermanentFailure):
-    """401: permanent unless fresh credentials (a rotated secret, a new token) fix it."""
-
-
-class TransientFailure(DeliveryFailure):
-    """The instance may accept later: let Lambda retry the invocation."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +160,8 @@ class ServiceNowClient:
         started = self._clock()
         try:
             response = self._session.post(self.event_api_url, data=body, auth=self.auth, timeout=timeout)
+        except TransientFailure as failure:  # the auth could not get a token just now
+            return failure, self._backoff(attempt)
         except requests.Timeout:
             reason = FailureReason("deliver", f"ServiceNow did not answer within {timeout[1]:.1f} s")
             return TransientFailure(reason, attempt), self._backoff(attempt)
