@@ -60,10 +60,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     deadline = forwarder.deadline(context)
     request_id = getattr(context, "aws_request_id", None)
 
+    inbound_list = read_event(event)
+    if forwarder.settings.problem:
+        # A refused setting: keep every event, with the setting's problem as the reason.
+        for inbound in inbound_list:
+            reason = FailureReason("config", forwarder.settings.problem)
+            _dead_letter(forwarder, inbound, reason, attempts=0, input_format=None, request_id=request_id)
+        return {"delivered": 0, "dead_lettered": len(inbound_list)}
+
     # Parse and map: each notification on its own, so one bad message cannot block others.
     mapped: list[tuple[Inbound, str, list[ItomEvent]]] = []
     dead_lettered = 0
-    for inbound in read_event(event):
+    for inbound in inbound_list:
         try:
             input_format, events = formats.to_events(inbound.notification, forwarder.settings.mapping)
         except InvalidPayload as problem:
@@ -78,7 +86,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
             dead_lettered += 1
             continue
         metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=len(events))
-        mapped.append((inbound, input_format, events))
+        if events:  # an alarm state configured to send nothing maps to no event
+            mapped.append((inbound, input_format, events))
     if not mapped:
         return {"delivered": 0, "dead_lettered": dead_lettered}
 

@@ -102,13 +102,32 @@ def test_settings_from_environment() -> None:
     [
         ({"DLQ_URL": "q"}, "SERVICENOW_SECRET_ID: required"),
         ({"SERVICENOW_SECRET_ID": "s"}, "DLQ_URL: required"),
-        ({"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q", "SEVERITY_OK": "9"}, "SEVERITY_OK: must be one of 0-5"),
-        (
-            {"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q", "DELIVERY_ATTEMPTS": "0"},
-            "DELIVERY_ATTEMPTS: must be at least 1",
-        ),
     ],
 )
-def test_bad_environment_names_the_variable(environ: dict[str, str], problem: str) -> None:
+def test_missing_required_environment_names_the_variable(environ: dict[str, str], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         Settings.from_environ(environ)
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"SEVERITY_OK": "9"}, "SEVERITY_OK: must be one of 0-5"),
+        ({"DELIVERY_ATTEMPTS": "0"}, "DELIVERY_ATTEMPTS: must be at least 1"),
+        ({"FIELD_TEMPLATES": '{"node": "{{alarm.nmae}}"}'}, "FIELD_TEMPLATES: node: unknown value {{alarm.nmae}}"),
+        ({"FIELD_TEMPLATES": '{"additional_info": "x"}'}, "FIELD_TEMPLATES: additional_info: not a field"),
+        ({"FIELD_TEMPLATES": "node=x"}, "FIELD_TEMPLATES: not valid JSON"),
+    ],
+)
+def test_bad_optional_setting_is_kept_as_the_problem_to_dead_letter_with(extra: dict[str, str], problem: str) -> None:
+    settings = Settings.from_environ({"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q", **extra})
+    assert settings.problem is not None
+    assert problem in settings.problem
+
+
+def test_insufficient_data_can_send_nothing() -> None:
+    settings = Settings.from_environ(
+        {"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q", "SEVERITY_INSUFFICIENT_DATA": "none"}
+    )
+    assert settings.mapping.severity_by_alarm_state["INSUFFICIENT_DATA"] is None
+    assert settings.problem is None

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
 
+from itom_forwarder.field_templates import FieldTemplates, TemplateError
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
@@ -175,16 +177,31 @@ def _env_severity(environ: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _env_severity_or_none(environ: Mapping[str, str], name: str, default: str) -> str | None:
+    if environ.get(name, "").strip().lower() == "none":
+        return None
+    return _env_severity(environ, name, default)
+
+
+def _env_field_templates(environ: Mapping[str, str]) -> FieldTemplates:
+    try:
+        return FieldTemplates.parse(environ.get("FIELD_TEMPLATES", ""))
+    except TemplateError as error:
+        raise ConfigError(f"FIELD_TEMPLATES: {error}") from None
+
+
 @dataclass(frozen=True)
 class MappingSettings:
     """What the formats need to know: defaults an operator can change without code."""
 
     alarm_source: str = "AWS CloudWatch"
     sns_source: str = "AWS SNS"
-    severity_by_alarm_state: Mapping[str, str] = field(
+    # A state mapped to None sends nothing (INSUFFICIENT_DATA may be set to "none").
+    severity_by_alarm_state: Mapping[str, str | None] = field(
         default_factory=lambda: {"ALARM": "2", "OK": "0", "INSUFFICIENT_DATA": "4"}
     )
     default_severity: str = "4"
+    field_templates: FieldTemplates = field(default_factory=FieldTemplates)
 
 
 @dataclass(frozen=True)
@@ -203,6 +220,8 @@ class Settings:
     secret_max_age_seconds: int
     mapping: MappingSettings
     delivery: DeliverySettings
+    # A refused optional setting (a template naming an unknown value, a bad severity).
+    problem: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -213,26 +232,34 @@ class Settings:
         dlq_url = env.get("DLQ_URL", "").strip()
         if not dlq_url:
             raise ConfigError("DLQ_URL: required, the URL of the dead-letter SQS queue")
-        mapping = MappingSettings(
-            alarm_source=env.get("EVENT_SOURCE", "").strip() or "AWS CloudWatch",
-            severity_by_alarm_state={
-                "ALARM": _env_severity(env, "SEVERITY_ALARM", "2"),
-                "OK": _env_severity(env, "SEVERITY_OK", "0"),
-                "INSUFFICIENT_DATA": _env_severity(env, "SEVERITY_INSUFFICIENT_DATA", "4"),
-            },
-            default_severity=_env_severity(env, "DEFAULT_SEVERITY", "4"),
-        )
-        delivery = DeliverySettings(
-            connect_timeout_seconds=_env_float(env, "HTTP_CONNECT_TIMEOUT_SECONDS", 3.0),
-            read_timeout_seconds=_env_float(env, "HTTP_READ_TIMEOUT_SECONDS", 10.0),
-            attempts=_env_int(env, "DELIVERY_ATTEMPTS", 3, minimum=1),
-        )
+        # A bad optional setting must not lose events: the forwarder still starts (it has
+        # the DLQ), logs the problem and dead-letters every event with it as the reason.
+        problem = None
+        try:
+            mapping = MappingSettings(
+                alarm_source=env.get("EVENT_SOURCE", "").strip() or "AWS CloudWatch",
+                severity_by_alarm_state={
+                    "ALARM": _env_severity(env, "SEVERITY_ALARM", "2"),
+                    "OK": _env_severity(env, "SEVERITY_OK", "0"),
+                    "INSUFFICIENT_DATA": _env_severity_or_none(env, "SEVERITY_INSUFFICIENT_DATA", "4"),
+                },
+                default_severity=_env_severity(env, "DEFAULT_SEVERITY", "4"),
+                field_templates=_env_field_templates(env),
+            )
+            delivery = DeliverySettings(
+                connect_timeout_seconds=_env_float(env, "HTTP_CONNECT_TIMEOUT_SECONDS", 3.0),
+                read_timeout_seconds=_env_float(env, "HTTP_READ_TIMEOUT_SECONDS", 10.0),
+                attempts=_env_int(env, "DELIVERY_ATTEMPTS", 3, minimum=1),
+            )
+        except ConfigError as error:
+            mapping, delivery, problem = MappingSettings(), DeliverySettings(), str(error)
         return cls(
             secret_id=secret_id,
             dlq_url=dlq_url,
             secret_max_age_seconds=_env_int(env, "SECRET_MAX_AGE_SECONDS", 300),
             mapping=mapping,
             delivery=delivery,
+            problem=problem,
         )
 
 

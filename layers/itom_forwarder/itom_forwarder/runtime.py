@@ -116,7 +116,12 @@ def current_forwarder() -> Forwarder:
     """The container's Forwarder, built from the environment on first use."""
     global _forwarder
     if _forwarder is None:
-        _forwarder = Forwarder(Settings.from_environ())
+        settings = Settings.from_environ()
+        if settings.problem:
+            logger.error(
+                "Configuration refused: every event will be dead-lettered", extra={"problem": settings.problem}
+            )
+        _forwarder = Forwarder(settings)
     return _forwarder
 
 

@@ -1,21 +1,22 @@
 """What every CloudWatch alarm shape has in common, and how it becomes an ITOM event.
 
-Each alarm format (the SNS notification, the EventBridge event) parses its own shape into
-`AlarmFacts`; `to_event` is the one mapping from those facts to ServiceNow's fields, so
-an alarm keeps the same message key, node and severity whichever route it arrives by.
+Each route (the SNS notification, the EventBridge event, the direct alarm action) parses
+its own shape into `AlarmFacts`; `to_events` is the one mapping from those facts to
+ServiceNow's fields, so an alarm keeps its message key, node and severity whichever route
+it arrives by. Precedence: per-alarm override > deployment field template > built-in.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from itom_forwarder.config import MappingSettings
-from itom_forwarder.event import ItomEvent, format_time
+from itom_forwarder.event import InvalidPayload, ItomEvent, format_time, normalise_severity
+from itom_forwarder.formats.alarm_overrides import parse_overrides, split_description
 
 # Dimensions that name the monitored entity itself, most specific first. A metric with
 # several (TargetGroup and LoadBalancer, ServiceName and ClusterName) names the first.
@@ -46,90 +47,50 @@ RESOURCE_DIMENSIONS: tuple[str, ...] = (
     "DomainName",
     "BrokerName",
     "FileSystemId",
-    "Cluster Name",
 )
-
-_REGION_CODE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-
-# CloudWatch's notifications carry the region's display name, whose wording has changed
-# over the years; the code is read from an ARN first and this table is the last resort.
-REGION_BY_DISPLAY_NAME: dict[str, str] = {
-    "us east (n. virginia)": "us-east-1",
-    "us east - n. virginia": "us-east-1",
-    "us east (ohio)": "us-east-2",
-    "us west (n. california)": "us-west-1",
-    "us west - n. california": "us-west-1",
-    "us west (oregon)": "us-west-2",
-    "us west - oregon": "us-west-2",
-    "eu (ireland)": "eu-west-1",
-    "eu - ireland": "eu-west-1",
-    "europe (ireland)": "eu-west-1",
-    "eu (london)": "eu-west-2",
-    "europe (london)": "eu-west-2",
-    "eu (paris)": "eu-west-3",
-    "europe (paris)": "eu-west-3",
-    "eu (frankfurt)": "eu-central-1",
-    "eu - frankfurt": "eu-central-1",
-    "europe (frankfurt)": "eu-central-1",
-    "eu (stockholm)": "eu-north-1",
-    "europe (stockholm)": "eu-north-1",
-    "eu (milan)": "eu-south-1",
-    "europe (milan)": "eu-south-1",
-    "asia pacific (tokyo)": "ap-northeast-1",
-    "asia pacific - tokyo": "ap-northeast-1",
-    "asia pacific (seoul)": "ap-northeast-2",
-    "asia pacific (osaka)": "ap-northeast-3",
-    "asia pacific (singapore)": "ap-southeast-1",
-    "asia pacific - singapore": "ap-southeast-1",
-    "asia pacific (sydney)": "ap-southeast-2",
-    "asia pacific - sydney": "ap-southeast-2",
-    "asia pacific (mumbai)": "ap-south-1",
-    "asia pacific (hong kong)": "ap-east-1",
-    "canada (central)": "ca-central-1",
-    "south america (sao paulo)": "sa-east-1",
-    "south america (são paulo)": "sa-east-1",
-    "south america - sao paulo": "sa-east-1",
-    "middle east (bahrain)": "me-south-1",
-    "africa (cape town)": "af-south-1",
-}
-
-
-def as_mapping(value: object) -> Mapping[str, Any]:
-    """JSON navigation that tolerates nulls and wrong types in third-party payloads."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def region_from_arn(arn: object) -> str | None:
-    """The region code of an ARN (`arn:aws:service:REGION:account:...`), if it is one."""
-    if not isinstance(arn, str):
-        return None
-    parts = arn.split(":")
-    if len(parts) > 4 and parts[0] == "arn" and _REGION_CODE.match(parts[3]):
-        return parts[3]
-    return None
-
-
-def account_from_arn(arn: object) -> str | None:
-    if not isinstance(arn, str):
-        return None
-    parts = arn.split(":")
-    if len(parts) > 5 and parts[0] == "arn" and parts[4].isdigit():
-        return parts[4]
-    return None
-
-
-def region_from_display_name(name: object) -> str | None:
-    if not isinstance(name, str):
-        return None
-    if _REGION_CODE.match(name):
-        return name
-    return REGION_BY_DISPLAY_NAME.get(name.strip().lower())
 
 
 @dataclass(frozen=True)
 class Dimension:
     name: str
     value: str
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """One entry of an alarm's metrics: a metric it reads, or an expression."""
+
+    id: str | None = None
+    returns_data: bool = False
+    expression: str | None = None
+    label: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    dimensions: Sequence[Dimension] = ()
+
+    def summary(self) -> str:
+        if self.expression:
+            return f"{self.id}: {self.expression}"
+        dims = ", ".join(f"{d.name}={d.value}" for d in self.dimensions)
+        return f"{self.id}: {self.namespace} {self.name}" + (f" [{dims}]" if dims else "")
+
+
+@dataclass(frozen=True)
+class ChildAlarm:
+    arn: str
+    state: str | None
+
+    @property
+    def name(self) -> str:
+        return self.arn.split(":alarm:", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Contributor:
+    """One time series of a multi time series (Metrics Insights) alarm."""
+
+    id: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,25 +106,34 @@ class AlarmFacts:
     reason: str | None = None
     previous_state: str | None = None
     changed_at: datetime | None = None
+    # Classic single metric: metric_name/namespace/dimensions; otherwise from `metrics`.
     metric_name: str | None = None
     namespace: str | None = None
     dimensions: Sequence[Dimension] = ()
+    metrics: Sequence[MetricRef] = ()
+    threshold_metric_id: str | None = None
     alarm_rule: str | None = None
-    # Shape-specific details for additional_info (statistic, threshold, ids...).
+    children: Sequence[ChildAlarm] = ()
+    contributor: Contributor | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # Shape-specific details for additional_info (statistic, threshold...).
     details: Mapping[str, object] = field(default_factory=dict)
 
 
 def alarm_key(facts: AlarmFacts) -> str:
-    """The message key: the alarm ARN, so every state of one alarm updates one alert.
+    """The message key: the alarm ARN (plus the contributor of a multi time series alarm),
+    so every state of one alarm, or of one of its time series, updates one alert.
 
     Old notifications have no AlarmArn; the ARN is rebuilt from what they carry, so the
-    key is the same one a newer notification of the same alarm would give.
+    key is the one a newer notification of the same alarm gives.
     """
     if facts.arn:
-        return facts.arn
-    if facts.region and facts.account_id:
-        return f"arn:aws:cloudwatch:{facts.region}:{facts.account_id}:alarm:{facts.name}"
-    return ":".join(part for part in (facts.account_id, facts.region, facts.name) if part)
+        key = facts.arn
+    elif facts.region and facts.account_id:
+        key = f"arn:aws:cloudwatch:{facts.region}:{facts.account_id}:alarm:{facts.name}"
+    else:
+        key = ":".join(part for part in (facts.account_id, facts.region, facts.name) if part)
+    return f"{key}:contributor/{facts.contributor.id}" if facts.contributor else key
 
 
 def node_of(dimensions: Sequence[Dimension]) -> str | None:
@@ -183,22 +153,100 @@ def console_url(region: str | None, alarm_name: str) -> str | None:
     )
 
 
-def _description(facts: AlarmFacts) -> str:
-    lines = [f"CloudWatch alarm {facts.name!r} is {facts.state}"]
-    if facts.description:
-        lines.append(facts.description)
+@dataclass(frozen=True)
+class _Metric:
+    name: str | None
+    namespace: str | None
+    dimensions: Sequence[Dimension]
+    info: dict[str, object]
+
+
+def _monitored_metric(facts: AlarmFacts) -> _Metric:
+    """What the alarm watches. Metric math: the expression that returns data (its label,
+    else `id: expression`); anomaly detection: the metric the band is built on; the
+    namespace and dimensions of the metrics read, when they all share them."""
+    if not facts.metrics:
+        return _Metric(facts.metric_name, facts.namespace, facts.dimensions, {})
+    candidates = [m for m in facts.metrics if m.returns_data and m.id != facts.threshold_metric_id]
+    returned = candidates[0] if candidates else facts.metrics[0]
+    name: str | None
+    if returned.label:
+        name = returned.label
+    elif returned.expression:
+        name = f"{returned.id}: {returned.expression}" if returned.id else returned.expression
+    else:
+        name = returned.name
+    read = [m for m in facts.metrics if not m.expression]
+    info: dict[str, object] = {"metrics": [m.summary() for m in facts.metrics]}
+    if returned.expression:
+        info["expression"] = returned.expression
+    band = next((m for m in facts.metrics if m.id == facts.threshold_metric_id), None)
+    if band is not None:
+        info["anomaly_band"] = band.expression
+    namespaces = {m.namespace for m in read}
+    dimension_sets = {tuple(m.dimensions) for m in read}
+    namespace = next(iter(namespaces)) if len(namespaces) == 1 else None
+    dimensions: Sequence[Dimension] = next(iter(dimension_sets)) if len(dimension_sets) == 1 else ()
+    if len(namespaces) > 1 or len(dimension_sets) > 1:
+        unset = ["type"] * (len(namespaces) > 1) + ["node", "resource"] * (len(dimension_sets) > 1)
+        info["metrics_note"] = (
+            f"the metrics read do not share one namespace and one set of dimensions: {', '.join(unset)} left unset"
+        )
+    return _Metric(name, namespace, dimensions, info)
+
+
+def _description(facts: AlarmFacts, description: str | None) -> str:
+    subject = f"CloudWatch alarm {facts.name!r}"
+    if facts.contributor:
+        attributes = ", ".join(f"{k}={v}" for k, v in facts.contributor.attributes.items()) or facts.contributor.id
+        subject += f" [{attributes}]"
+    lines = [f"{subject} is {facts.state}"]
+    if description:
+        lines.append(description)
     if facts.alarm_rule:
         lines.append(f"Alarm rule: {facts.alarm_rule}")
+    if facts.children:
+        lines.append("Triggered by: " + ", ".join(f"{child.name} ({child.state or '?'})" for child in facts.children))
     if facts.reason:
         lines.append(facts.reason)
     return "\n".join(lines)
 
 
-def to_event(facts: AlarmFacts, settings: MappingSettings, context: Mapping[str, object]) -> ItomEvent:
-    """Map one alarm state change; `context` adds route details (SNS message id...)."""
-    severity = settings.severity_by_alarm_state.get(facts.state, settings.default_severity)
-    event_class = "/".join(part for part in (facts.account_id, facts.region) if part) or None
-    info: dict[str, object] = {
+def _template_values(facts: AlarmFacts, metric: _Metric, built_in: ItomEvent) -> dict[str, str]:
+    values = {
+        "alarm.name": facts.name,
+        "alarm.arn": facts.arn,
+        "alarm.state": facts.state,
+        "alarm.previous_state": facts.previous_state,
+        "alarm.account": facts.account_id,
+        "alarm.region": facts.region,
+        "alarm.description": facts.description,
+        "alarm.reason": facts.reason,
+        "alarm.metric": metric.name,
+        "alarm.namespace": metric.namespace,
+        "alarm.rule": facts.alarm_rule,
+        "alarm.time": facts.changed_at.isoformat() if facts.changed_at else None,
+        "alarm.contributor": facts.contributor.id if facts.contributor else None,
+    }
+    values |= {f"dimensions.{d.name}": d.value for d in metric.dimensions}
+    values |= {f"tags.{key}": value for key, value in facts.tags.items()}
+    if facts.contributor:
+        values |= {f"contributor.{key}": value for key, value in facts.contributor.attributes.items()}
+    values |= {f"event.{key}": value for key, value in built_in.to_record().items() if key != "additional_info"}
+    return {key: str(value) for key, value in values.items() if value not in (None, "")}
+
+
+def to_events(facts: AlarmFacts, settings: MappingSettings, context: Mapping[str, object]) -> list[ItomEvent]:
+    """Map one alarm state change; `context` adds route details (SNS message id...).
+    Returns no event when the alarm's state is configured to send nothing."""
+    description, description_lines = split_description(facts.description)
+    overrides = parse_overrides(facts.tags, description_lines)
+    severity_by_state = {**settings.severity_by_alarm_state, **overrides.severity_by_state}
+    severity = severity_by_state.get(facts.state, settings.default_severity)
+    if severity is None:
+        return []
+    metric = _monitored_metric(facts)
+    info: dict[str, Any] = {
         "alarm_name": facts.name,
         "alarm_arn": facts.arn,
         "account_id": facts.account_id,
@@ -206,19 +254,40 @@ def to_event(facts: AlarmFacts, settings: MappingSettings, context: Mapping[str,
         "old_state": facts.previous_state,
         "new_state": facts.state,
         **facts.details,
-        **context,
-        "console_url": console_url(facts.region, facts.name),
+        **metric.info,
     }
-    return ItomEvent(
+    if facts.alarm_rule:
+        info["alarm_rule"] = facts.alarm_rule
+        info["triggering_children"] = [{"arn": child.arn, "state": child.state} for child in facts.children]
+    if facts.contributor:
+        info["contributor_id"] = facts.contributor.id
+        info["contributor_attributes"] = dict(facts.contributor.attributes)
+    if facts.tags:
+        info["alarm_tags"] = dict(facts.tags)
+    if overrides.problems:
+        info["override_problems"] = list(overrides.problems)
+    info |= context
+    info["console_url"] = console_url(facts.region, facts.name)
+    built_in = ItomEvent(
         severity=severity,
         source=settings.alarm_source,
-        event_class=event_class,
-        node=node_of(facts.dimensions),
-        resource=", ".join(f"{d.name}={d.value}" for d in facts.dimensions) or None,
-        metric_name=facts.metric_name,
-        type=facts.namespace,
-        description=_description(facts),
+        event_class="/".join(part for part in (facts.account_id, facts.region) if part) or None,
+        node=node_of(metric.dimensions),
+        resource=", ".join(f"{d.name}={d.value}" for d in metric.dimensions) or None,
+        metric_name=metric.name,
+        type=metric.namespace,
+        description=_description(facts, description),
         message_key=alarm_key(facts),
         time_of_event=format_time(facts.changed_at) if facts.changed_at else None,
-        additional_info={key: value for key, value in info.items() if value not in (None, "")},
+        additional_info={key: value for key, value in info.items() if value not in (None, "", [], {})},
     )
+    templated = settings.field_templates.render(_template_values(facts, metric, built_in))
+    changes: dict[str, Any] = {**templated, **overrides.fields}
+    changes.pop("severity", None)
+    if "severity" in templated and facts.state not in overrides.severity_by_state:
+        try:
+            changes["severity"] = normalise_severity(templated["severity"], field_name="FIELD_TEMPLATES.severity")
+        except InvalidPayload as problem:
+            problems = [*info.get("override_problems", []), str(problem)]
+            changes["additional_info"] = {**built_in.additional_info, "override_problems": problems}
+    return [replace(built_in, **changes)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.event import ItomEvent
-from itom_forwarder.formats.alarm import to_event
+from itom_forwarder.formats.alarm import to_events as map_alarm
 from itom_forwarder.formats.eventbridge_alarm import parse_alarm_data
 from itom_forwarder.formats.notification import Notification
 
@@ -27,5 +27,6 @@ def to_events(event: Mapping[str, Any], notification: Notification, settings: Ma
         account_id=event.get("accountId"),
         region=event.get("region"),
         where="alarmData",
+        tags=event.get("alarmTags"),
     )
-    return [to_event(facts, settings, notification.context())]
+    return map_alarm(facts, settings, notification.context())

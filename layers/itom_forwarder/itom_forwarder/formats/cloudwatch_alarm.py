@@ -1,26 +1,22 @@
 """The CloudWatch alarm notification that an alarm publishes to SNS (the SNS `Message`).
 
-Classic single-metric alarms are mapped field by field; metric math, anomaly detection and
-composite alarms already give a sensible event (the metric that returns data, the alarm
-rule) without failing.
+Shapes: the classic single-metric alarm (`Trigger.MetricName`), metric math and anomaly
+detection (`Trigger.Metrics`, `ThresholdMetricId`), composite (`AlarmRule`,
+`TriggeringChildren`), and the per-time-series notifications of multi time series
+Metrics Insights alarms (`AlarmContributorId`, `AlarmContributorAttributes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.event import InvalidPayload, ItomEvent, parse_time
-from itom_forwarder.formats.alarm import (
-    AlarmFacts,
-    Dimension,
-    account_from_arn,
-    as_mapping,
-    region_from_arn,
-    region_from_display_name,
-    to_event,
-)
+from itom_forwarder.formats.alarm import AlarmFacts, ChildAlarm, Contributor, Dimension, MetricRef
+from itom_forwarder.formats.alarm import to_events as map_alarm
+from itom_forwarder.formats.alarm_overrides import tags_of
+from itom_forwarder.formats.aws import account_from_arn, as_mapping, region_from_arn, region_from_display_name
 from itom_forwarder.formats.notification import Notification
 
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
@@ -30,37 +26,36 @@ def is_alarm_notification(message: object) -> bool:
     return isinstance(message, Mapping) and "AlarmName" in message and "NewStateValue" in message
 
 
-def _dimensions(raw: object) -> list[Dimension]:
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
+def dimensions_of(raw: object) -> list[Dimension]:
+    """`[{"name": ..., "value": ...}]` as the classic notification writes them."""
+    if not isinstance(raw, list):
         return []
-    found = []
-    for item in raw:
-        if isinstance(item, Mapping) and item.get("name") is not None and item.get("value") is not None:
-            found.append(Dimension(str(item["name"]), str(item["value"])))
-    return found
+    return [
+        Dimension(str(item["name"]), str(item["value"]))
+        for item in raw
+        if isinstance(item, Mapping) and item.get("name") is not None and item.get("value") is not None
+    ]
 
 
-def _metric_math(trigger: Mapping[str, Any]) -> tuple[str | None, str | None, list[Dimension], dict[str, object]]:
-    """From `Trigger.Metrics`: the returned metric's name, the namespace and dimensions it
-    reads (from the first metric it reads), and the expression for additional_info."""
-    metrics = [as_mapping(item) for item in trigger.get("Metrics") or []]
-    returned = next((item for item in metrics if item.get("ReturnData")), metrics[0] if metrics else {})
-    expression = returned.get("Expression")
-    name = returned.get("Label") or as_mapping(as_mapping(returned.get("MetricStat")).get("Metric")).get("MetricName")
-    if not name and expression:
-        name = f"{returned['Id']}: {expression}" if returned.get("Id") else str(expression)
-    # The namespace and dimensions come from the first metric the expression reads.
-    read = next(
-        (as_mapping(as_mapping(item.get("MetricStat")).get("Metric")) for item in metrics if item.get("MetricStat")), {}
+def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
+    metric = as_mapping(as_mapping(raw.get("MetricStat")).get("Metric"))
+    return MetricRef(
+        id=raw.get("Id"),
+        returns_data=bool(raw.get("ReturnData")),
+        expression=raw.get("Expression"),
+        label=raw.get("Label"),
+        namespace=metric.get("Namespace"),
+        name=metric.get("MetricName"),
+        dimensions=dimensions_of(metric.get("Dimensions")),
     )
-    details: dict[str, object] = {"expression": expression}
-    if metrics:
-        details["metrics"] = [
-            {key: value for key, value in item.items() if key in ("Id", "Expression", "Label", "ReturnData")}
-            | ({"Metric": as_mapping(item["MetricStat"]).get("Metric")} if item.get("MetricStat") else {})
-            for item in metrics
-        ]
-    return name, read.get("Namespace"), _dimensions(read.get("Dimensions")), details
+
+
+def _contributor(message: Mapping[str, Any]) -> Contributor | None:
+    contributor_id = message.get("AlarmContributorId")
+    if not contributor_id:
+        return None
+    attributes = as_mapping(message.get("AlarmContributorAttributes"))
+    return Contributor(str(contributor_id), {str(k): str(v) for k, v in attributes.items()})
 
 
 def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
@@ -93,20 +88,11 @@ def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
         "datapoints_to_alarm": trigger.get("DatapointsToAlarm"),
         "treat_missing_data": trigger.get("TreatMissingData"),
     }
-    metric_name = trigger.get("MetricName")
-    namespace = trigger.get("Namespace")
-    dimensions = _dimensions(trigger.get("Dimensions"))
-    if not metric_name and trigger.get("Metrics"):
-        metric_name, namespace, dimensions, math_details = _metric_math(trigger)
-        details.update(math_details)
-    alarm_rule = message.get("AlarmRule") if isinstance(message.get("AlarmRule"), str) else None
-    if alarm_rule:
-        children = message.get("TriggeringChildren") or []
-        details["triggering_children"] = [
-            {"arn": child.get("Arn"), "state": (child.get("State") or {}).get("Value")}
-            for child in children
-            if isinstance(child, Mapping)
-        ]
+    children = [
+        ChildAlarm(str(child["Arn"]), as_mapping(child.get("State")).get("Value"))
+        for child in message.get("TriggeringChildren") or []
+        if isinstance(child, Mapping) and child.get("Arn")
+    ]
     return AlarmFacts(
         name=name,
         state=state,
@@ -117,14 +103,18 @@ def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
         reason=message.get("NewStateReason") or None,
         previous_state=message.get("OldStateValue"),
         changed_at=changed_at,
-        metric_name=metric_name,
-        namespace=namespace,
-        dimensions=dimensions,
-        alarm_rule=alarm_rule,
-        details={key: value for key, value in details.items() if value not in (None, "", [])},
+        metric_name=trigger.get("MetricName"),
+        namespace=trigger.get("Namespace"),
+        dimensions=dimensions_of(trigger.get("Dimensions")),
+        metrics=[_metric_ref(item) for item in trigger.get("Metrics") or [] if isinstance(item, Mapping)],
+        threshold_metric_id=trigger.get("ThresholdMetricId"),
+        alarm_rule=message.get("AlarmRule") if isinstance(message.get("AlarmRule"), str) else None,
+        children=children,
+        contributor=_contributor(message),
+        tags=tags_of(message.get("AlarmTags")),
+        details={key: value for key, value in details.items() if value not in (None, "")},
     )
 
 
 def to_events(message: Mapping[str, Any], notification: Notification, settings: MappingSettings) -> list[ItomEvent]:
-    facts = parse(message, notification)
-    return [to_event(facts, settings, notification.context())]
+    return map_alarm(parse(message, notification), settings, notification.context())

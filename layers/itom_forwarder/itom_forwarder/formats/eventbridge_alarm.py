@@ -1,33 +1,65 @@
-"""EventBridge's "CloudWatch Alarm State Change" event (directly, or as an SNS Message).
+"""EventBridge's CloudWatch alarm events (through SNS, or targeting the function directly):
+"CloudWatch Alarm State Change", and "CloudWatch Alarm Contributor State Change" for one
+time series of a multi time series alarm.
 
-Its `detail` has the same body as the direct alarm-action payload's `alarmData`
-(see alarm_action.py): dimensions are a map and the metric key is `name`.
+Their `detail` has the same body as the direct alarm action's `alarmData` (alarm_action.py):
+dimensions are a map, the metric key is `name`, composite children are in the state's
+`reasonData.triggeringAlarms`, a contributor is `alarmContributor: {id, attributes}`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.event import InvalidPayload, ItomEvent, parse_time
-from itom_forwarder.formats.alarm import AlarmFacts, Dimension, account_from_arn, as_mapping, region_from_arn, to_event
+from itom_forwarder.formats.alarm import AlarmFacts, ChildAlarm, Contributor, Dimension, MetricRef
+from itom_forwarder.formats.alarm import to_events as map_alarm
+from itom_forwarder.formats.alarm_overrides import tags_of
+from itom_forwarder.formats.aws import account_from_arn, as_mapping, region_from_arn
 from itom_forwarder.formats.notification import Notification
 
-DETAIL_TYPE = "CloudWatch Alarm State Change"
+DETAIL_TYPES = ("CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change")
 
 
 def is_alarm_state_change(payload: object) -> bool:
     return (
         isinstance(payload, Mapping)
         and payload.get("source") == "aws.cloudwatch"
-        and payload.get("detail-type") == DETAIL_TYPE
+        and payload.get("detail-type") in DETAIL_TYPES
         and isinstance(payload.get("detail"), Mapping)
     )
 
 
+def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
+    metric = as_mapping(as_mapping(raw.get("metricStat")).get("metric"))
+    return MetricRef(
+        id=raw.get("id"),
+        returns_data=bool(raw.get("returnData")),
+        expression=raw.get("expression"),
+        label=raw.get("label"),
+        namespace=metric.get("namespace"),
+        name=metric.get("name"),
+        dimensions=[Dimension(str(k), str(v)) for k, v in as_mapping(metric.get("dimensions")).items()],
+    )
+
+
+def _children(state: Mapping[str, Any]) -> list[ChildAlarm]:
+    try:
+        reason_data = json.loads(state.get("reasonData") or "{}")
+    except (TypeError, ValueError):
+        return []
+    return [
+        ChildAlarm(str(item["arn"]), as_mapping(item.get("state")).get("value"))
+        for item in as_mapping(reason_data).get("triggeringAlarms") or []
+        if isinstance(item, Mapping) and item.get("arn")
+    ]
+
+
 def parse_alarm_data(
-    data: Mapping[str, Any], *, arn: str | None, account_id: str | None, region: str | None, where: str
+    data: Mapping[str, Any], *, arn: str | None, account_id: str | None, region: str | None, where: str, tags: object
 ) -> AlarmFacts:
     """Read the shared `detail` / `alarmData` body into AlarmFacts."""
     name = data.get("alarmName")
@@ -37,31 +69,21 @@ def parse_alarm_data(
     value = state.get("value")
     if value not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
         raise InvalidPayload(f"{where}.state.value: {str(value)[:40]!r} is not ALARM, OK or INSUFFICIENT_DATA")
-    previous = as_mapping(data.get("previousState"))
     configuration = as_mapping(data.get("configuration"))
-    metrics = [as_mapping(item) for item in configuration.get("metrics") or []]
-    returned = next((item for item in metrics if item.get("returnData")), metrics[0] if metrics else {})
-    returned_stat = as_mapping(returned.get("metricStat"))
-    # The namespace and dimensions come from the first metric the alarm reads.
-    read = next(
-        (as_mapping(as_mapping(item.get("metricStat")).get("metric")) for item in metrics if item.get("metricStat")), {}
+    metrics = [_metric_ref(item) for item in configuration.get("metrics") or [] if isinstance(item, Mapping)]
+    returned: Mapping[str, Any] = next(
+        (as_mapping(item) for item in configuration.get("metrics") or [] if as_mapping(item).get("returnData")), {}
     )
-    metric_name = (
-        returned.get("label")
-        or as_mapping(returned_stat.get("metric")).get("name")
-        or returned.get("expression")
-        or read.get("name")
-    )
-    details: dict[str, object] = {
-        "statistic": returned_stat.get("stat"),
-        "period": returned_stat.get("period"),
-        "expression": returned.get("expression"),
-    }
-    if len(metrics) > 1:
-        details["metrics"] = metrics
+    stat = as_mapping(returned.get("metricStat"))
+    contributor_raw = as_mapping(data.get("alarmContributor"))
+    contributor = None
+    if contributor_raw.get("id"):
+        attributes = as_mapping(contributor_raw.get("attributes"))
+        contributor = Contributor(str(contributor_raw["id"]), {str(k): str(v) for k, v in attributes.items()})
     changed_at = (
         parse_time(state["timestamp"], field_name=f"{where}.state.timestamp") if state.get("timestamp") else None
     )
+    details = {"statistic": stat.get("stat"), "period": stat.get("period") or returned.get("period")}
     return AlarmFacts(
         name=name,
         state=str(value),
@@ -70,12 +92,13 @@ def parse_alarm_data(
         region=region or region_from_arn(arn),
         description=configuration.get("description") or None,
         reason=state.get("reason") or None,
-        previous_state=previous.get("value"),
+        previous_state=as_mapping(data.get("previousState")).get("value"),
         changed_at=changed_at,
-        metric_name=metric_name,
-        namespace=read.get("namespace"),
-        dimensions=[Dimension(str(key), str(val)) for key, val in as_mapping(read.get("dimensions")).items()],
-        alarm_rule=configuration.get("alarmRule"),
+        metrics=metrics,
+        alarm_rule=configuration.get("alarmRule") or None,
+        children=_children(state),
+        contributor=contributor,
+        tags=tags_of(data.get("alarmTags") if data.get("alarmTags") is not None else tags),
         details={key: val for key, val in details.items() if val not in (None, "")},
     )
 
@@ -84,7 +107,11 @@ def to_events(event: Mapping[str, Any], notification: Notification, settings: Ma
     resources = event.get("resources") or []
     arn = next((item for item in resources if isinstance(item, str) and ":alarm:" in item), None)
     facts = parse_alarm_data(
-        event["detail"], arn=arn, account_id=event.get("account"), region=event.get("region"), where="detail"
+        event["detail"],
+        arn=arn,
+        account_id=event.get("account"),
+        region=event.get("region"),
+        where="detail",
+        tags=event.get("alarmTags"),
     )
-    context = {**notification.context(), "eventbridge_event_id": event.get("id")}
-    return [to_event(facts, settings, context)]
+    return map_alarm(facts, settings, {**notification.context(), "eventbridge_event_id": event.get("id")})
