@@ -1,6 +1,6 @@
 """Run the forwarder locally, end to end, with no AWS account and no instance.
 
-    python -m local.runner                 # every sample in events/
+    python -m local.runner                 # every sample in events/ (SNS, then direct)
     python -m local.runner events/x.json   # the files given
     python -m local.runner --oauth         # OAuth 2.0 JWT bearer instead of basic auth
     python -m local.runner --verbose       # also the function's JSON logs and metrics
@@ -33,7 +33,12 @@ def add_code_paths() -> None:
 
 
 def default_events() -> list[Path]:
-    return sorted((ROOT / "events").glob("sns-*.json"))
+    """SNS events first, then direct invocations: in that order an alarm opens, its OK
+    closes it, an EventBridge ALARM reopens it and a direct EventBridge OK closes it."""
+    events = ROOT / "events"
+    return sorted(events.glob("sns-*.json")) + sorted(
+        path for path in events.glob("*.json") if not path.name.startswith("sns-") and path.name != "env.json"
+    )
 
 
 def _short(text: str, width: int = 72) -> str:
@@ -94,7 +99,7 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.split("\n\n")[0])
-    parser.add_argument("events", nargs="*", type=Path, help="Lambda event files (default: events/sns-*.json)")
+    parser.add_argument("events", nargs="*", type=Path, help="Lambda event files (default: all of events/)")
     parser.add_argument("--oauth", action="store_true", help="authenticate with OAuth 2.0 JWT bearer, not basic auth")
     parser.add_argument("--verbose", action="store_true", help="show the function's logs and EMF metrics")
     args = parser.parse_args(argv)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Template checks: installs the SAM CLI into its own venv (.tools/sam) when needed, then
 #   1. sam validate --lint (cfn-lint; no AWS credentials needed),
-#   2. sanity checks of events/*.json (they parse; SNS Messages that should be JSON are JSON),
+#   2. sanity checks of events/*.json (they parse; sns-*.json are Lambda SNS events whose
+#      Messages are JSON unless the name says plain-text; every other file but env.json is a
+#      direct invocation event: an EventBridge event or a CloudWatch alarm-action payload),
 #   3. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists),
 #      then prints the unzipped sizes of the built function and layer.
 # Exits non-zero on any failure. Run from anywhere: bash scripts/check-template.sh
@@ -59,6 +61,7 @@ log "Checking events/*.json"
 "$SAM_VENV/bin/python" - <<'PY'
 import glob
 import json
+import os
 import sys
 
 failures = []
@@ -80,24 +83,47 @@ for path in paths:
         else:
             print(f"  ok  {path}")
         continue
-    for i, record in enumerate(doc.get("Records", [])):
-        sns = record.get("Sns", {})
-        message = sns.get("Message")
-        if not isinstance(message, str):
-            failures.append(f"{path}: Records[{i}].Sns.Message is not a string")
+    name = os.path.basename(path)
+    if name.startswith("sns-"):
+        # A Lambda SNS event: Records[].Sns.Message is a string, JSON unless the name says
+        # plain-text.
+        records = doc.get("Records") if isinstance(doc, dict) else None
+        if not isinstance(records, list) or not records:
+            failures.append(f"{path}: no Records")
             continue
-        should_be_json = "plain-text" not in path
-        try:
-            json.loads(message)
-            is_json = True
-        except ValueError:
-            is_json = False
-        if is_json != should_be_json:
-            kind = "JSON" if should_be_json else "plain text"
-            failures.append(f"{path}: Records[{i}].Sns.Message should be {kind}")
-    if not doc.get("Records"):
-        failures.append(f"{path}: no Records")
-    elif not any(f.startswith(path) for f in failures):
+        for i, record in enumerate(records):
+            if not isinstance(record, dict) or record.get("EventSource") != "aws:sns":
+                failures.append(f"{path}: Records[{i}] is not an SNS record (EventSource aws:sns)")
+                continue
+            sns = record.get("Sns") if isinstance(record.get("Sns"), dict) else {}
+            message = sns.get("Message")
+            if not isinstance(message, str):
+                failures.append(f"{path}: Records[{i}].Sns.Message is not a string")
+                continue
+            should_be_json = "plain-text" not in name
+            try:
+                json.loads(message)
+                is_json = True
+            except ValueError:
+                is_json = False
+            if is_json != should_be_json:
+                kind = "JSON" if should_be_json else "plain text"
+                failures.append(f"{path}: Records[{i}].Sns.Message should be {kind}")
+    else:
+        # A direct invocation event: an EventBridge event (detail-type + detail) or the payload
+        # of a CloudWatch alarm's Lambda action (alarmArn + alarmData), both from aws.cloudwatch.
+        if not isinstance(doc, dict):
+            failures.append(f"{path}: not a JSON object")
+            continue
+        if doc.get("source") != "aws.cloudwatch":
+            failures.append(f"{path}: source is not aws.cloudwatch (not a direct invocation event)")
+            continue
+        eventbridge = isinstance(doc.get("detail-type"), str) and isinstance(doc.get("detail"), dict)
+        alarm_action = isinstance(doc.get("alarmArn"), str) and isinstance(doc.get("alarmData"), dict)
+        if not (eventbridge or alarm_action):
+            failures.append(f"{path}: neither detail-type + detail (EventBridge) nor alarmArn + alarmData (alarm action)")
+            continue
+    if not any(f.startswith(f"{path}:") for f in failures):
         print(f"  ok  {path}")
 if failures:
     print("\n".join("  FAIL " + f for f in failures), file=sys.stderr)

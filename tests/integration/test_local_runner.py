@@ -14,10 +14,12 @@ def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
-    assert out.count('returned {"delivered": 1, "dead_lettered": 0}') == 5
-    assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
+    assert out.count('returned {"delivered": 1, "dead_lettered": 0}') == 15
+    # ALARM over SNS, OK over SNS, ALARM over EventBridge+SNS, OK over EventBridge: one alert.
+    assert "Closed severity 0  events 4  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
+    assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-dynamodb-throttles" in out
     assert "Dead-letter queue: 0 message(s)" in out
-    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 5" in out
+    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 15" in out
 
 
 def test_runner_reports_a_missing_file() -> None:

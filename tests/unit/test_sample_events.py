@@ -8,33 +8,68 @@ import pytest
 
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.formats import to_events
-from tests.samples import EVENTS, load, notification_of
+from itom_forwarder.inbound import read_event
+from tests.samples import EVENTS, load
 
+# file → (input format, severity, node) of the event it gives with the default settings
 EXPECTED = {
-    "sns-cloudwatch-alarm.json": ("cloudwatch_alarm", "2"),
-    "sns-cloudwatch-ok.json": ("cloudwatch_alarm", "0"),
-    "sns-cloudwatch-insufficient-data.json": ("cloudwatch_alarm", "4"),
-    "sns-generic-alert.json": ("generic", "1"),
-    "sns-plain-text.json": ("plain_text", "4"),
+    "sns-cloudwatch-alarm.json": ("cloudwatch_alarm", "2", "i-0a1b2c3d4e5f67890"),
+    "sns-cloudwatch-ok.json": ("cloudwatch_alarm", "0", "i-0a1b2c3d4e5f67890"),
+    "sns-cloudwatch-insufficient-data.json": ("cloudwatch_alarm", "4", "prod-db-1"),
+    "sns-cloudwatch-metric-math.json": ("cloudwatch_alarm", "2", "app/prod-web/50dc6c495c0c9188"),
+    "sns-cloudwatch-anomaly-detection.json": ("cloudwatch_alarm", "2", "orders-api"),
+    "sns-cloudwatch-composite.json": ("cloudwatch_alarm", "2", None),
+    "sns-cloudwatch-contributor.json": ("cloudwatch_alarm", "2", "orders"),
+    "sns-cloudwatch-alarm-tags.json": ("cloudwatch_alarm", "1", "orders-service"),
+    "sns-eventbridge-alarm-state-change.json": ("eventbridge_alarm", "2", "i-0a1b2c3d4e5f67890"),
+    "sns-generic-alert.json": ("generic", "1", "app-01.example.internal"),
+    "sns-plain-text.json": ("plain_text", "4", None),
+    "eventbridge-alarm-state-change.json": ("eventbridge_alarm", "0", "i-0a1b2c3d4e5f67890"),
+    "eventbridge-contributor-state-change.json": ("eventbridge_alarm", "0", "orders"),
+    "alarm-action.json": ("alarm_action", "2", "prod-db-1"),
+    "alarm-action-composite.json": ("alarm_action", "2", None),
 }
 
 
+def mapped(name: str) -> tuple[str, dict[str, str]]:
+    [inbound] = read_event(load(name))
+    input_format, [event] = to_events(inbound.notification, MappingSettings())
+    return input_format, event.to_record()
+
+
 def test_every_event_file_is_covered() -> None:
-    assert sorted(path.name for path in EVENTS.glob("sns-*.json")) == sorted(EXPECTED)
+    assert sorted(path.name for path in EVENTS.glob("*.json") if path.name != "env.json") == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED.items()))
-def test_event_maps_to_its_format_and_severity(name: str, expected: tuple[str, str]) -> None:
-    input_format, events = to_events(notification_of(load(name)), MappingSettings())
-    assert (input_format, events[0].to_record()["severity"]) == expected
+def test_event_maps_to_its_format_severity_and_node(name: str, expected: tuple[str, str, str | None]) -> None:
+    input_format, record = mapped(name)
+    assert (input_format, record["severity"], record.get("node")) == expected
 
 
-def test_alarm_and_ok_samples_share_the_message_key() -> None:
+def test_one_alarm_keeps_its_key_over_every_route() -> None:
+    routes = (
+        "sns-cloudwatch-alarm.json",
+        "sns-cloudwatch-ok.json",
+        "sns-eventbridge-alarm-state-change.json",
+        "eventbridge-alarm-state-change.json",
+    )
+    assert len({mapped(name)[1]["message_key"] for name in routes}) == 1
+
+
+def test_contributor_keeps_its_key_over_sns_and_eventbridge() -> None:
     keys = {
-        to_events(notification_of(load(name)), MappingSettings())[1][0].message_key
-        for name in ("sns-cloudwatch-alarm.json", "sns-cloudwatch-ok.json")
+        mapped(name)[1]["message_key"]
+        for name in ("sns-cloudwatch-contributor.json", "eventbridge-contributor-state-change.json")
     }
-    assert len(keys) == 1
+    assert keys == {
+        "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-dynamodb-throttles:contributor/6d442278dba546f6"
+    }
+
+
+def test_alarm_tags_sample_applies_its_overrides() -> None:
+    _, record = mapped("sns-cloudwatch-alarm-tags.json")
+    assert (record["severity"], record["node"], record["resource"]) == ("1", "orders-service", "orders-queue (FIFO)")
 
 
 def test_env_file_names_the_template_function() -> None:

@@ -8,6 +8,7 @@ it arrives by. Precedence: per-alarm override > deployment field template > buil
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -153,6 +154,18 @@ def console_url(region: str | None, alarm_name: str) -> str | None:
     )
 
 
+_INSIGHTS_QUERY = re.compile(
+    r'^\s*SELECT\s+\w+\(\s*"?([^")\s]+)"?\s*\)\s+FROM\s+(?:SCHEMA\(\s*)?"?([^",)\s]+)"?', re.IGNORECASE
+)
+
+
+def _insights_query(expression: str) -> tuple[str, str] | None:
+    """(metric name, namespace) of a Metrics Insights query, e.g. `SELECT AVG(CPUUtilization)
+    FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId`."""
+    match = _INSIGHTS_QUERY.match(expression)
+    return (match.group(1), match.group(2)) if match else None
+
+
 @dataclass(frozen=True)
 class _Metric:
     name: str | None
@@ -167,6 +180,14 @@ def _monitored_metric(facts: AlarmFacts) -> _Metric:
     namespace and dimensions of the metrics read, when they all share them."""
     if not facts.metrics:
         return _Metric(facts.metric_name, facts.namespace, facts.dimensions, {})
+    query = next((m for m in facts.metrics if m.returns_data and m.expression), None)
+    insights = _insights_query(query.expression) if query and query.expression else None
+    if query and insights:
+        # A Metrics Insights alarm: the metric and namespace come from the query; for one
+        # time series (a contributor) its GROUP BY attributes name the entity.
+        attributes = facts.contributor.attributes if facts.contributor else {}
+        series = [Dimension(key, value) for key, value in attributes.items()]
+        return _Metric(query.label or insights[0], insights[1], series, {"query": query.expression})
     candidates = [m for m in facts.metrics if m.returns_data and m.id != facts.threshold_metric_id]
     returned = candidates[0] if candidates else facts.metrics[0]
     name: str | None
