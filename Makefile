@@ -8,7 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck template unit-tests bench clean
+PORT ?= 3000
+
+.PHONY: run serve test lint typecheck template unit-tests bench clean
 
 $(STAMP): requirements-dev.txt layers/itom_forwarder/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +20,9 @@ $(STAMP): requirements-dev.txt layers/itom_forwarder/requirements.txt
 
 run: $(STAMP)
 	$(BIN)/python -m local.runner $(ARGS) $(EVENTS)
+
+serve: $(STAMP)
+	$(BIN)/python -m local.runner --serve $(PORT) $(ARGS)
 
 test: lint typecheck template unit-tests
 

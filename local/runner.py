@@ -3,6 +3,7 @@
     python -m local.runner                 # every sample in events/ (SNS, then direct)
     python -m local.runner events/x.json   # the files given
     python -m local.runner --oauth         # OAuth 2.0 JWT bearer instead of basic auth
+    python -m local.runner --serve [PORT]  # serve POST /events and /alertmanager on loopback
     python -m local.runner --verbose       # also the function's JSON logs and metrics
 
 Starts moto's server (Secrets Manager, SQS) and the ServiceNow emulator on loopback,
@@ -70,7 +71,10 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
             print(f"▶ invoke {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
             try:
                 result = stack.invoke(event)
-                print(f"  returned {json.dumps(result)}")
+                if isinstance(result, dict) and "statusCode" in result:  # an API Gateway answer
+                    print(f"  answered HTTP {result['statusCode']} {result.get('body')}")
+                else:
+                    print(f"  returned {json.dumps(result)}")
             except Exception as error:  # shown, as Lambda would report it
                 failures += 1
                 print(f"  raised {type(error).__name__}: {error}  (Lambda would retry this event)")
@@ -97,10 +101,40 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
     return 1 if failures else 0
 
 
+def serve(port: int, *, oauth: bool = False) -> int:
+    """The forwarder's API on loopback until Ctrl-C, against the emulator and moto."""
+    import secrets
+
+    from local.api_server import LocalApiServer
+    from local.stack import LocalStack
+
+    with LocalStack(oauth=oauth) as stack:
+        api_key = secrets.token_urlsafe(16)
+        api = LocalApiServer(stack.handler(), api_key, port=port)
+        print(f"ServiceNow emulator: {stack.emulator.url}  (GET /api/now/table/em_alert shows the alerts)")
+        print(f"Forwarder API:       {api.url}   API key: {api_key}\n")
+        print("Try:")
+        print(f"  curl -s -X POST {api.url}/events -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\")
+        print('       -d \'{"node":"db-1","metric_name":"disk","severity":"critical","message_key":"db-1/disk"}\'')
+        print(
+            f"  curl -s -X POST {api.url}/alertmanager -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\"
+        )
+        print("       --data-binary @tests/samples/prom2teams-alertmanager-webhook-v4-resolved.json")
+        print("\nCtrl-C stops.", flush=True)
+        try:
+            api.serve_forever()
+        except KeyboardInterrupt:
+            print("\nstopped")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("events", nargs="*", type=Path, help="Lambda event files (default: all of events/)")
     parser.add_argument("--oauth", action="store_true", help="authenticate with OAuth 2.0 JWT bearer, not basic auth")
+    parser.add_argument(
+        "--serve", nargs="?", const=3000, type=int, metavar="PORT", help="serve the API on loopback (default port 3000)"
+    )
     parser.add_argument("--verbose", action="store_true", help="show the function's logs and EMF metrics")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -108,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     add_code_paths()
+    if args.serve is not None:
+        return serve(args.serve, oauth=args.oauth)
     paths = args.events or default_events()
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:

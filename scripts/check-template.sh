@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Template checks: installs the SAM CLI into its own venv (.tools/sam) when needed, then
-#   1. sam validate --lint (cfn-lint; no AWS credentials needed),
+#   1. sam validate --lint (cfn-lint; no AWS credentials needed), then a local SAM transform
+#      checking that every Ref/GetAtt/Sub target exists after the transform (cfn-lint does
+#      not flag e.g. an output referencing a misspelt SAM-generated ID such as
+#      ForwarderApiApiKey),
 #   2. sanity checks of events/*.json (they parse; sns-*.json are Lambda SNS events whose
-#      Messages are JSON unless the name says plain-text; every other file but env.json is a
-#      direct invocation event: an EventBridge event or a CloudWatch alarm-action payload),
+#      Messages are JSON unless the name says plain-text; apigateway-*.json are API Gateway
+#      proxy events (REST payload 1.0 or HTTP API payload 2.0) whose body, base64-decoded
+#      when isBase64Encoded, is JSON; every other file but env.json is a direct invocation
+#      event: an EventBridge event or a CloudWatch alarm-action payload),
 #   3. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists),
 #      then prints the unzipped sizes of the built function and layer.
 # Exits non-zero on any failure. Run from anywhere: bash scripts/check-template.sh
@@ -56,9 +61,77 @@ fi
 log "sam validate --lint --region ${REGION}"
 "$SAM" validate --lint --region "$REGION" --template-file template.yaml
 
+log "References in the transformed template (SAM-generated logical IDs)"
+"$SAM_VENV/bin/python" - <<'PY'
+import logging
+import re
+import sys
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+template = yaml_parse(open("template.yaml").read())
+# The transform wants S3 locations; local paths are what sam build/package replace anyway.
+for resource in template.get("Resources", {}).values():
+    props = resource.get("Properties") or {}
+    for key in ("CodeUri", "ContentUri"):
+        if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+            props[key] = "s3://placeholder-bucket/placeholder-key"
+# Quiet the feature-toggle notices (no toggle config is loaded locally); errors still show.
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
+out = transform(template, {}, NoManagedPolicies())
+known = set(out.get("Resources", {})) | set(out.get("Parameters", {}))
+missing = set()
+
+
+def target_ok(name):
+    return name.startswith("AWS::") or name.split(".")[0] in known
+
+
+def walk(node, local=frozenset()):
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and isinstance(node["Ref"], str) and not target_ok(node["Ref"]):
+            missing.add(node["Ref"])
+        if set(node) == {"Fn::GetAtt"}:
+            target = node["Fn::GetAtt"]
+            name = target[0] if isinstance(target, list) else str(target).split(".")[0]
+            if isinstance(name, str) and not target_ok(name):
+                missing.add(name)
+        if set(node) == {"Fn::Sub"}:
+            sub = node["Fn::Sub"]
+            text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+            if isinstance(text, str):
+                for name in re.findall(r"\$\{([^!}][^}]*)\}", text):
+                    if name not in variables and not target_ok(name):
+                        missing.add(name)
+            walk(variables)
+            return
+        for value in node.values():
+            walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            walk(value)
+
+
+walk(out.get("Resources", {}))
+walk(out.get("Outputs", {}))
+if missing:
+    print("  FAIL references to nothing after the transform: " + ", ".join(sorted(missing)), file=sys.stderr)
+    sys.exit(1)
+print(f"  ok  {len(out['Resources'])} resources after the transform; every reference resolves")
+PY
+
 # --- 2. sample events --------------------------------------------------------------------
 log "Checking events/*.json"
 "$SAM_VENV/bin/python" - <<'PY'
+import base64
+import binascii
 import glob
 import json
 import os
@@ -109,6 +182,45 @@ for path in paths:
             if is_json != should_be_json:
                 kind = "JSON" if should_be_json else "plain text"
                 failures.append(f"{path}: Records[{i}].Sns.Message should be {kind}")
+    elif name.startswith("apigateway-"):
+        # An API Gateway Lambda proxy event: REST API (payload 1.0: httpMethod + requestContext
+        # + body) or HTTP API (payload 2.0: version "2.0" + routeKey + requestContext). The
+        # body is a string holding JSON, base64-encoded when isBase64Encoded is true.
+        if not isinstance(doc, dict):
+            failures.append(f"{path}: not a JSON object")
+            continue
+        context = doc.get("requestContext")
+        if not isinstance(context, dict):
+            failures.append(f"{path}: no requestContext object")
+            continue
+        if doc.get("version") == "2.0":
+            if not isinstance(doc.get("routeKey"), str):
+                failures.append(f"{path}: payload 2.0 (HTTP API) event without routeKey")
+                continue
+            # Powertools strips a named stage from rawPath: it must start with /<stage>/.
+            stage, raw_path = context.get("stage"), doc.get("rawPath")
+            if isinstance(stage, str) and stage != "$default" and isinstance(raw_path, str):
+                if not raw_path.startswith(f"/{stage}/"):
+                    failures.append(f"{path}: rawPath {raw_path!r} does not start with the stage /{stage}/")
+                    continue
+        elif not isinstance(doc.get("httpMethod"), str):
+            failures.append(f"{path}: neither httpMethod (REST, payload 1.0) nor version 2.0 + routeKey (HTTP API)")
+            continue
+        body = doc.get("body")
+        if not isinstance(body, str):
+            failures.append(f"{path}: body is not a string")
+            continue
+        if doc.get("isBase64Encoded") is True:
+            try:
+                body = base64.b64decode(body, validate=True).decode("utf-8")
+            except (binascii.Error, ValueError) as exc:
+                failures.append(f"{path}: isBase64Encoded but the body is not base64 UTF-8: {exc}")
+                continue
+        try:
+            json.loads(body)
+        except ValueError as exc:
+            failures.append(f"{path}: body is not JSON: {exc}")
+            continue
     else:
         # A direct invocation event: an EventBridge event (detail-type + detail) or the payload
         # of a CloudWatch alarm's Lambda action (alarmArn + alarmData), both from aws.cloudwatch.

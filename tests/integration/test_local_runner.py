@@ -19,7 +19,8 @@ def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
     assert "Closed severity 0  events 4  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
     assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-dynamodb-throttles" in out
     assert "Dead-letter queue: 0 message(s)" in out
-    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 15" in out
+    assert out.count("answered HTTP 200") == 3  # the API Gateway samples
+    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 18" in out
 
 
 def test_runner_reports_a_missing_file() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.formats import to_events
-from itom_forwarder.inbound import read_event
+from itom_forwarder.inbound import is_api_gateway_event, read_event
 from tests.samples import EVENTS, load
 
 # file → (input format, severity, node) of the event it gives with the default settings
@@ -37,8 +37,17 @@ def mapped(name: str) -> tuple[str, dict[str, str]]:
     return input_format, event.to_record()
 
 
+API_SAMPLES = ("apigateway-rest-events.json", "apigateway-rest-alertmanager.json", "apigateway-http-events.json")
+
+
 def test_every_event_file_is_covered() -> None:
-    assert sorted(path.name for path in EVENTS.glob("*.json") if path.name != "env.json") == sorted(EXPECTED)
+    names = sorted(path.name for path in EVENTS.glob("*.json") if path.name != "env.json")
+    assert names == sorted([*EXPECTED, *API_SAMPLES])
+
+
+@pytest.mark.parametrize("name", API_SAMPLES)
+def test_api_samples_are_api_gateway_events(name: str) -> None:
+    assert is_api_gateway_event(load(name))
 
 
 @pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED.items()))

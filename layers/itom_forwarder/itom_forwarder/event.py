@@ -60,9 +60,29 @@ SERVICENOW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 ELLIPSIS = "…"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a payload: which record (if any), which field, why."""
+
+    reason: str
+    field: str | None = None
+    index: int | None = None
+
+    def __str__(self) -> str:
+        where = f"records[{self.index}]" if self.index is not None else ""
+        if self.field:
+            where = f"{where}.{self.field}" if where else self.field
+        return f"{where}: {self.reason}" if where else self.reason
+
+
 class InvalidPayload(ValueError):
     """A payload that cannot become an ITOM event. The message names the field and the
-    problem (never a secret) and is what the dead-letter message carries as its reason."""
+    problem (never a secret) and is what the dead-letter message carries as its reason;
+    `problems` lists each one for an API answer."""
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (Problem(message),)
 
 
 def normalise_severity(value: object, *, field_name: str = "severity") -> str:

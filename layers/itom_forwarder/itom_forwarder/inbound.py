@@ -15,7 +15,7 @@ from itom_forwarder.formats import Notification
 class Inbound:
     original: object  # the SNS record, or the whole event when invoked directly
     notification: Notification
-    source: str  # "sns" or "direct"
+    source: str  # "sns", "direct" or "api"
 
 
 def is_sns_event(event: object) -> bool:
@@ -25,6 +25,13 @@ def is_sns_event(event: object) -> bool:
         and bool(records)
         and all(isinstance(record, Mapping) and record.get("EventSource") == "aws:sns" for record in records)
     )
+
+
+def is_api_gateway_event(event: object) -> bool:
+    """A REST API (payload 1.0) or HTTP API (payload 2.0) proxy event."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("requestContext"), Mapping):
+        return False
+    return "httpMethod" in event or (event.get("version") == "2.0" and "routeKey" in event)
 
 
 def read_event(event: Mapping[str, Any]) -> list[Inbound]:

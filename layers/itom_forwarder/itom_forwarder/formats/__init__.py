@@ -11,7 +11,14 @@ from typing import Any
 
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.event import ItomEvent
-from itom_forwarder.formats import alarm_action, cloudwatch_alarm, eventbridge_alarm, generic, plain_text
+from itom_forwarder.formats import (
+    alarm_action,
+    alertmanager,
+    cloudwatch_alarm,
+    eventbridge_alarm,
+    generic,
+    plain_text,
+)
 from itom_forwarder.formats.notification import Notification
 
 __all__ = ["Notification", "to_events"]
@@ -24,6 +31,7 @@ FORMATS: tuple[tuple[str, Callable[[object], bool], Mapper], ...] = (
     ("cloudwatch_alarm", cloudwatch_alarm.is_alarm_notification, cloudwatch_alarm.to_events),
     ("eventbridge_alarm", eventbridge_alarm.is_alarm_state_change, eventbridge_alarm.to_events),
     ("alarm_action", alarm_action.is_alarm_action, alarm_action.to_events),
+    ("alertmanager", alertmanager.is_alertmanager, alertmanager.to_events),
     ("generic", generic.is_generic, generic.to_events),
 )
 

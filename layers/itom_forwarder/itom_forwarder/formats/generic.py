@@ -9,8 +9,8 @@ whole, with every problem listed, so a replay after the fix sends it exactly onc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.event import (
@@ -18,6 +18,7 @@ from itom_forwarder.event import (
     RESOLUTION_STATES,
     InvalidPayload,
     ItomEvent,
+    Problem,
     format_time,
     normalise_severity,
     parse_time,
@@ -26,6 +27,7 @@ from itom_forwarder.event import (
 from itom_forwarder.formats.notification import Notification
 
 MAX_RECORDS = 1000
+T = TypeVar("T")
 
 
 def records_of(payload: object) -> list[object] | None:
@@ -44,7 +46,7 @@ def is_generic(payload: object) -> bool:
     return records_of(payload) is not None
 
 
-def _additional_info(value: object, where: str) -> dict[str, object]:
+def _additional_info(value: object) -> dict[str, object]:
     if value is None or value == "":
         return {}
     if isinstance(value, Mapping):
@@ -57,34 +59,47 @@ def _additional_info(value: object, where: str) -> dict[str, object]:
         # ServiceNow turns plain text into {"additional_content": ...}; do the same here
         # so extra keys can be merged into one object.
         return dict(parsed) if isinstance(parsed, dict) else {"additional_content": value}
-    raise InvalidPayload(f"{where}.additional_info: must be an object or a string")
+    raise InvalidPayload("additional_info: must be an object or a string")
+
+
+def _resolution_state(value: object) -> str | None:
+    if value in (None, ""):
+        return None
+    matched = next((state for state in RESOLUTION_STATES if state.lower() == str(value).lower()), None)
+    if matched is None:
+        raise InvalidPayload("resolution_state: must be New or Closing")
+    return matched
 
 
 def _record_to_event(
-    record: Mapping[str, Any], where: str, notification: Notification, settings: MappingSettings
+    record: Mapping[str, Any], index: int, notification: Notification, settings: MappingSettings
 ) -> ItomEvent:
-    fields: dict[str, str] = {}
-    for key in ITOM_FIELDS - {"severity", "time_of_event", "additional_info", "resolution_state"}:
-        value = record.get(key)
-        if value is not None and value != "":
-            fields[key] = stringify(value)
+    """One record, or InvalidPayload listing every field that is wrong in it."""
+    problems: list[Problem] = []
+
+    def checked(field: str, parse: Callable[[], T]) -> T | None:
+        try:
+            return parse()
+        except InvalidPayload as error:
+            problems.append(Problem(str(error).removeprefix(f"{field}: "), field, index))
+            return None
+
+    fields = {
+        key: stringify(record[key])
+        for key in ITOM_FIELDS - {"severity", "time_of_event", "additional_info", "resolution_state"}
+        if record.get(key) not in (None, "")
+    }
     severity_value = record.get("severity")
-    if severity_value is None or severity_value == "":
-        severity = settings.default_severity
-    else:
-        severity = normalise_severity(severity_value, field_name=f"{where}.severity")
+    severity = settings.default_severity
+    if severity_value not in (None, ""):
+        severity = checked("severity", lambda: normalise_severity(severity_value)) or severity
     time_of_event = None
     if record.get("time_of_event") not in (None, ""):
-        time_of_event = format_time(parse_time(record["time_of_event"], field_name=f"{where}.time_of_event"))
-    resolution_state = record.get("resolution_state")
-    if resolution_state not in (None, ""):
-        matched = next((state for state in RESOLUTION_STATES if state.lower() == str(resolution_state).lower()), None)
-        if matched is None:
-            raise InvalidPayload(f"{where}.resolution_state: must be New or Closing")
-        resolution_state = matched
-    else:
-        resolution_state = None
-    info = _additional_info(record.get("additional_info"), where)
+        time_of_event = checked("time_of_event", lambda: format_time(parse_time(record["time_of_event"])))
+    resolution_state = checked("resolution_state", lambda: _resolution_state(record.get("resolution_state")))
+    info = checked("additional_info", lambda: _additional_info(record.get("additional_info"))) or {}
+    if problems:
+        raise InvalidPayload("; ".join(map(str, problems)), tuple(problems))
     info.update({key: value for key, value in record.items() if key not in ITOM_FIELDS})
     for key, value in notification.context().items():
         info.setdefault(key, value)
@@ -107,16 +122,15 @@ def to_events(payload: object, notification: Notification, settings: MappingSett
     if len(records) > MAX_RECORDS:
         raise InvalidPayload(f"records: {len(records)} events, at most {MAX_RECORDS} per message")
     events: list[ItomEvent] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for index, record in enumerate(records):
-        where = f"records[{index}]"
         if not isinstance(record, Mapping):
-            problems.append(f"{where}: must be an object, got {type(record).__name__}")
+            problems.append(Problem(f"must be an object, got {type(record).__name__}", None, index))
             continue
         try:
-            events.append(_record_to_event(record, where, notification, settings))
-        except InvalidPayload as problem:
-            problems.append(str(problem))
+            events.append(_record_to_event(record, index, notification, settings))
+        except InvalidPayload as invalid:
+            problems.extend(invalid.problems)
     if problems:
-        raise InvalidPayload("; ".join(problems))
+        raise InvalidPayload("; ".join(map(str, problems)), tuple(problems))
     return events
