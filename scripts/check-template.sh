@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Template checks: installs the SAM CLI into its own venv (.tools/sam) when needed, then
-#   1. sam validate --lint (cfn-lint; no AWS credentials needed), then a local SAM transform
-#      checking that every Ref/GetAtt/Sub target exists after the transform (cfn-lint does
-#      not flag e.g. an output referencing a misspelt SAM-generated ID such as
+#   1. sam validate --lint (cfn-lint; no AWS credentials needed), once as is (DeliveryMode
+#      default direct) and once on a temporary copy outside the tree whose DeliveryMode
+#      default is buffered (sam validate takes no parameter overrides), then a local SAM
+#      transform checking that every Ref/GetAtt/Sub target exists after the transform
+#      (cfn-lint does not flag e.g. an output referencing a misspelt SAM-generated ID such as
 #      ForwarderApiApiKey),
 #   2. sanity checks of events/*.json (they parse; sns-*.json are Lambda SNS events whose
-#      Messages are JSON unless the name says plain-text; apigateway-*.json are API Gateway
+#      Messages are JSON unless the name says plain-text; sqs-*.json are Lambda SQS events
+#      (buffered mode) whose record bodies are SNS notification JSON (Type Notification,
+#      Message a string) with a matching md5OfBody; apigateway-*.json are API Gateway
 #      proxy events (REST payload 1.0 or HTTP API payload 2.0) whose body, base64-decoded
-#      when isBase64Encoded, is JSON; every other file but env.json is a direct invocation
+#      when isBase64Encoded, is JSON; redrive-*.json are RedriveFunction payloads (a JSON
+#      object with action "replay"); every other file but env.json is a direct invocation
 #      event: an EventBridge event or a CloudWatch alarm-action payload),
 #   3. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists),
-#      then prints the unzipped sizes of the built function and layer.
+#      then prints the unzipped sizes of the built functions and layer.
 # Exits non-zero on any failure. Run from anywhere: bash scripts/check-template.sh
 set -euo pipefail
 
@@ -60,6 +65,25 @@ fi
 # --- 1. validate + lint ------------------------------------------------------------------
 log "sam validate --lint --region ${REGION}"
 "$SAM" validate --lint --region "$REGION" --template-file template.yaml
+
+# cfn-lint already weighs every combination of conditions; linting the buffered default as
+# well catches anything that only shows once that branch is the one taken by default.
+log "sam validate --lint --region ${REGION} with DeliveryMode default buffered (temporary copy)"
+BUFFERED_DIR="$(mktemp -d)"
+trap 'rm -rf "$BUFFERED_DIR"' EXIT
+"$SAM_VENV/bin/python" - "$BUFFERED_DIR/template.yaml" <<'PY'
+import re
+import sys
+
+text = open("template.yaml").read()
+# Only the Default line of the DeliveryMode parameter block.
+pattern = r"(\n  DeliveryMode:\n(?:    .*\n)*?    Default: )direct\n"
+text, count = re.subn(pattern, r"\1buffered\n", text, count=1)
+if count != 1:
+    sys.exit("error: no 'Default: direct' in the DeliveryMode parameter of template.yaml")
+open(sys.argv[1], "w").write(text)
+PY
+"$SAM" validate --lint --region "$REGION" --template-file "$BUFFERED_DIR/template.yaml"
 
 log "References in the transformed template (SAM-generated logical IDs)"
 "$SAM_VENV/bin/python" - <<'PY'
@@ -133,6 +157,7 @@ log "Checking events/*.json"
 import base64
 import binascii
 import glob
+import hashlib
 import json
 import os
 import sys
@@ -157,7 +182,49 @@ for path in paths:
             print(f"  ok  {path}")
         continue
     name = os.path.basename(path)
-    if name.startswith("sns-"):
+    if name.startswith("sqs-"):
+        # A Lambda SQS event as the buffered mode delivers it: each record's body is the SNS
+        # notification JSON (raw message delivery off), whose Message is a string.
+        records = doc.get("Records") if isinstance(doc, dict) else None
+        if not isinstance(records, list) or not records:
+            failures.append(f"{path}: no Records")
+            continue
+        message_ids = set()
+        for i, record in enumerate(records):
+            if not isinstance(record, dict) or record.get("eventSource") != "aws:sqs":
+                failures.append(f"{path}: Records[{i}] is not an SQS record (eventSource aws:sqs)")
+                continue
+            message_id = record.get("messageId")
+            if not isinstance(message_id, str) or message_id in message_ids:
+                failures.append(f"{path}: Records[{i}].messageId is missing or repeated")
+            message_ids.add(message_id)
+            body = record.get("body")
+            if not isinstance(body, str):
+                failures.append(f"{path}: Records[{i}].body is not a string")
+                continue
+            if record.get("md5OfBody") != hashlib.md5(body.encode("utf-8")).hexdigest():
+                failures.append(f"{path}: Records[{i}].md5OfBody does not match the body")
+            try:
+                notification = json.loads(body)
+            except ValueError as exc:
+                failures.append(f"{path}: Records[{i}].body is not JSON: {exc}")
+                continue
+            if not isinstance(notification, dict) or notification.get("Type") != "Notification":
+                failures.append(f"{path}: Records[{i}].body is not an SNS notification (Type Notification)")
+                continue
+            if not isinstance(notification.get("Message"), str):
+                failures.append(f"{path}: Records[{i}].body Message is not a string")
+    elif name.startswith("redrive-"):
+        # A RedriveFunction payload (an operator's invocation).
+        if not isinstance(doc, dict) or doc.get("action") != "replay":
+            failures.append(f"{path}: not a JSON object with action \"replay\"")
+            continue
+        if "dry_run" in doc and not isinstance(doc["dry_run"], bool):
+            failures.append(f"{path}: dry_run is not a boolean")
+        max_messages = doc.get("max_messages", 1)
+        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
+            failures.append(f"{path}: max_messages is not a positive integer")
+    elif name.startswith("sns-"):
         # A Lambda SNS event: Records[].Sns.Message is a string, JSON unless the name says
         # plain-text.
         records = doc.get("Records") if isinstance(doc, dict) else None
@@ -269,4 +336,4 @@ if grep -rlE '^Tag: .*x86_64' --include=WHEEL "$BUILD_DIR" >/dev/null 2>&1; then
 fi
 
 log "Unzipped size of the build artefacts (Lambda limit: 250 MB function + layers)"
-du -sh "$BUILD_DIR/ForwarderFunction" "$BUILD_DIR"/ForwarderLayer*
+du -sh "$BUILD_DIR/ForwarderFunction" "$BUILD_DIR/RedriveFunction" "$BUILD_DIR"/ForwarderLayer*

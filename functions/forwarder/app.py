@@ -1,9 +1,10 @@
 """Lambda entry point: one function for every trigger.
 
 SNS, EventBridge and direct alarm actions are asynchronous (notifications.py: raise on a
-transient failure so Lambda retries); API Gateway requests get an HTTP answer at once
-(api.py, loaded only when an API request arrives). Both parse, map, send one POST and
-dead-letter through the same pipeline and the same warm container state.
+transient failure so Lambda retries); SQS batches of the buffered mode report partial
+failures (sqs_batch.py); API Gateway requests get an HTTP answer at once (api.py). Each
+path's modules load only when such an event arrives; all parse, map, send and dead-letter
+through the same pipeline and the same warm container state.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from itom_forwarder import notifications
-from itom_forwarder.inbound import is_api_gateway_event
+from itom_forwarder.inbound import is_api_gateway_event, is_sqs_event
 from itom_forwarder.runtime import current_forwarder
 
 logger = Logger()
@@ -25,7 +26,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "I
 
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(
-    correlation_id_path="Records[0].Sns.MessageId || requestContext.requestId", clear_state=True
+    correlation_id_path="Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId", clear_state=True
 )
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     forwarder = current_forwarder()
@@ -34,4 +35,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         from itom_forwarder import api
 
         return api.handle(forwarder, event, context)
+    if is_sqs_event(event):
+        from itom_forwarder import sqs_batch
+
+        return sqs_batch.handle(forwarder, event, context, forwarder.deadline(context))
     return notifications.handle(forwarder, event, forwarder.deadline(context), request_id)

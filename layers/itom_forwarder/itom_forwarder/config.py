@@ -209,6 +209,11 @@ class DeliverySettings:
     connect_timeout_seconds: float = 3.0
     read_timeout_seconds: float = 10.0
     attempts: int = 3
+    # First retry waits up to this (full jitter), doubling each time, capped at 8 s.
+    backoff_base_seconds: float = 0.5
+    # Records per POST in buffered mode (ServiceNow documents no maximum; 100 is what
+    # public exporters use and keeps one request well under the instance's body limit).
+    batch_max_records: int = 100
     # Time kept back from the invocation's deadline to dead-letter or raise cleanly.
     deadline_margin_seconds: float = 2.0
 
@@ -250,6 +255,8 @@ class Settings:
                 connect_timeout_seconds=_env_float(env, "HTTP_CONNECT_TIMEOUT_SECONDS", 3.0),
                 read_timeout_seconds=_env_float(env, "HTTP_READ_TIMEOUT_SECONDS", 10.0),
                 attempts=_env_int(env, "DELIVERY_ATTEMPTS", 3, minimum=1),
+                backoff_base_seconds=_env_float(env, "RETRY_BASE_DELAY_SECONDS", 0.5),
+                batch_max_records=_env_int(env, "BATCH_MAX_RECORDS", 100, minimum=1),
             )
         except ConfigError as error:
             mapping, delivery, problem = MappingSettings(), DeliverySettings(), str(error)

@@ -7,13 +7,16 @@ Message body (JSON, one documented format, see docs/dead-letter-format.md):
      "function": {"name", "version", "request_id"},
      "source": "sns" | "direct", "format": <input format or null>,
      "payload": <the original record, untouched>}
+(over 1 MB, "payload_gzip_base64" holds the same payload gzipped, for SQS's 1 MiB limit)
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 KIND = "itom-forwarder.dead-letter"
 VERSION = 1
 REDACTED = "[redacted]"
+# SQS takes at most 1 MiB a message; past this the payload is stored gzip+base64 instead.
+MAX_BODY_BYTES = 1_000_000
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -64,6 +69,8 @@ class DeadLetterQueue:
         request_id: str | None = None,
         first_failure_at: str | None = None,
         secrets: Iterable[str] = (),
+        delay_seconds: int = 0,
+        extra_attributes: Mapping[str, str] | None = None,
     ) -> str:
         """Send one dead-letter message; returns its SQS message id. Raises on failure so
         the invocation fails and Lambda's retries (and the function's DLQ) keep the event."""
@@ -90,15 +97,25 @@ class DeadLetterQueue:
             "format": input_format,
             "payload": payload,
         }
+        text = json.dumps(body, ensure_ascii=False, default=str)
+        if len(text.encode("utf-8")) > MAX_BODY_BYTES:
+            # Still the payload, untouched once decompressed: replay reads either form.
+            packed = gzip.compress(json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8"))
+            del body["payload"]
+            body["payload_gzip_base64"] = base64.b64encode(packed).decode("ascii")
+            text = json.dumps(body, ensure_ascii=False, default=str)
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             "kind": {"DataType": "String", "StringValue": KIND},
             "reason_step": {"DataType": "String", "StringValue": reason.step},
         }
         if reason.status is not None:
             attributes["status"] = {"DataType": "Number", "StringValue": str(reason.status)}
+        for name, value in (extra_attributes or {}).items():
+            attributes[name] = {"DataType": "String", "StringValue": value}
         response = self._client().send_message(
             QueueUrl=self.queue_url,
-            MessageBody=json.dumps(body, ensure_ascii=False, default=str),
+            MessageBody=text,
             MessageAttributes=attributes,
+            DelaySeconds=delay_seconds,
         )
         return response["MessageId"]

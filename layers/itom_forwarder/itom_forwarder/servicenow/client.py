@@ -31,7 +31,6 @@ logger = Logger(child=True)
 
 EVENT_API_PATH = "/api/global/em/jsonv2"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 # The least time worth starting a request with: below this, give the time back to Lambda.
 MINIMUM_REQUEST_SECONDS = 0.5
@@ -149,7 +148,7 @@ class ServiceNowClient:
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads the retries of many concurrent invocations.
-        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+        ceiling = min(BACKOFF_CAP_SECONDS, self._settings.backoff_base_seconds * 2 ** (attempt - 1))
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def _attempt(self, body: bytes, remaining: float, attempt: int) -> Delivered | tuple[TransientFailure, float]:
