@@ -32,6 +32,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy functions/redrive/app.py  # a second `app` module: checked on its own
 
 template:
 	bash scripts/check-template.sh
