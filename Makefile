@@ -40,5 +40,9 @@ template:
 unit-tests: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Not part of `make test` (a smoke run of it is): ~2 minutes, writes docs/performance.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

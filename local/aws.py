@@ -29,6 +29,7 @@ LOCAL_ENVIRONMENT = {
     "AWS_REGION": REGION,
 }
 
+CALLS_PATH = "/_local_aws/calls"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -48,6 +49,12 @@ class _CountingApp:
         self._lock = lock
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == CALLS_PATH:
+            # Not AWS: the counts, for a benchmark that runs this server in its own process.
+            with self._lock:
+                body = json.dumps(dict(self._calls)).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         target = environ.get("HTTP_X_AMZ_TARGET", "")  # JSON protocol: "secretsmanager.GetSecretValue"
         operation = target.rsplit(".", 1)[-1] if target else ""
         service = ""
@@ -157,3 +164,25 @@ class LocalAws:
             for message in batch:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return messages
+
+
+def main() -> None:
+    """`python -m local.aws --port N`: moto's server with call counting, until stopped."""
+    import argparse
+    import contextlib
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalAws(port=args.port) as aws:
+        print(aws.endpoint_url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -34,12 +34,14 @@ def add_code_paths() -> None:
 
 
 def default_events() -> list[Path]:
-    """SNS events first, then direct invocations: in that order an alarm opens, its OK
-    closes it, an EventBridge ALARM reopens it and a direct EventBridge OK closes it."""
+    """SNS events, the SQS batch, then direct invocations: in that order an alarm opens,
+    its OK closes it, EventBridge and SQS ALARMs reopen it and a direct EventBridge OK
+    closes it."""
     events = ROOT / "events"
-    return sorted(events.glob("sns-*.json")) + sorted(
-        path for path in events.glob("*.json") if not path.name.startswith("sns-") and path.name != "env.json"
-    )
+    # The redrive function's events are for the other function.
+    skip = ("sns-", "sqs-", "redrive-", "env.json")
+    others = [path for path in events.glob("*.json") if not path.name.startswith(skip)]
+    return sorted(events.glob("sns-*.json")) + sorted(events.glob("sqs-*.json")) + sorted(others)
 
 
 def _short(text: str, width: int = 72) -> str:

@@ -66,6 +66,7 @@ OAUTH_PATH = "/oauth_token.do"
 SYS_CHOICE_PATH = "/api/now/table/sys_choice"
 EM_EVENT_PATH = "/api/now/table/em_event"
 EM_ALERT_PATH = "/api/now/table/em_alert"
+STATS_PATH = "/_emulator/stats"
 
 EVENT_ROLE = "evt_mgmt_integration"
 CHOICES_ROLE = "personalize_choices"
@@ -851,7 +852,21 @@ class ServiceNowEmulator:
             if req.method != "GET":
                 return _method_not_allowed(req.method, "GET")
             return self._table(req)
+        if req.path == STATS_PATH and req.method == "GET":
+            # Not ServiceNow: counters for benchmarks that run the emulator in its own process.
+            return _json_response(200, self.stats())
         return _not_found()
+
+    def stats(self) -> dict[str, int]:
+        """What the instance has seen, for a benchmark in another process."""
+        with self._lock:
+            posts = sum(1 for r in self._requests if r.method == "POST" and r.path == EVENT_PATH)
+            return {
+                "event_posts": posts,
+                "events": len(self._events),
+                "token_requests": self._token_requests,
+                "connections_opened": self._connections_opened,
+            }
 
     @staticmethod
     def _fault_response(fault: _Fault) -> _Response:

@@ -15,12 +15,13 @@ def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     assert out.count('returned {"delivered": 1, "dead_lettered": 0}') == 15
-    # ALARM over SNS, OK over SNS, ALARM over EventBridge+SNS, OK over EventBridge: one alert.
-    assert "Closed severity 0  events 4  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
+    # ALARM over SNS, OK over SNS, ALARM over EventBridge+SNS and SQS, OK over EventBridge: one alert.
+    assert "Closed severity 0  events 5  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
     assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-dynamodb-throttles" in out
     assert "Dead-letter queue: 0 message(s)" in out
     assert out.count("answered HTTP 200") == 3  # the API Gateway samples
-    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 18" in out
+    assert 'returned {"batchItemFailures": []}' in out  # the SQS batch: 3 alarms in one POST
+    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 19" in out
 
 
 def test_runner_reports_a_missing_file() -> None:

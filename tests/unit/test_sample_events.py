@@ -38,11 +38,19 @@ def mapped(name: str) -> tuple[str, dict[str, str]]:
 
 
 API_SAMPLES = ("apigateway-rest-events.json", "apigateway-rest-alertmanager.json", "apigateway-http-events.json")
+OTHER_SAMPLES = ("sqs-buffered-batch.json", "redrive-dry-run.json", "redrive-replay.json")
 
 
 def test_every_event_file_is_covered() -> None:
     names = sorted(path.name for path in EVENTS.glob("*.json") if path.name != "env.json")
-    assert names == sorted([*EXPECTED, *API_SAMPLES])
+    assert names == sorted([*EXPECTED, *API_SAMPLES, *OTHER_SAMPLES])
+
+
+def test_sqs_sample_holds_three_sns_notifications_of_alarms() -> None:
+    inbound = read_event(load("sqs-buffered-batch.json"))
+    assert [item.source for item in inbound] == ["sqs"] * 3
+    formats_seen = [to_events(item.notification, MappingSettings())[0] for item in inbound]
+    assert formats_seen == ["cloudwatch_alarm"] * 3
 
 
 @pytest.mark.parametrize("name", API_SAMPLES)

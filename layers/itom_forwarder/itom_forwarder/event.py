@@ -162,8 +162,10 @@ def stringify(value: object) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)  # what json.dumps writes for a finite float, without its overhead
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
@@ -209,15 +211,17 @@ class ItomEvent:
     def to_record(self) -> dict[str, str]:
         """The record as the event API takes it: strings only, each within its limit."""
         record: dict[str, str] = {}
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name == "additional_info":
-                if value:
-                    record["additional_info"] = encode_additional_info(value)
-                continue
+        for name in _STRING_FIELDS:
+            value = getattr(self, name)
             if value is None or value == "":
                 continue
             text = str(value)
-            limit = FIELD_LIMITS.get(item.name)
-            record[item.name] = cut(text, limit) if limit else text
+            limit = FIELD_LIMITS.get(name)
+            record[name] = cut(text, limit) if limit else text
+        if self.additional_info:
+            record["additional_info"] = encode_additional_info(self.additional_info)
         return record
+
+
+# Field order of the record, read once (dataclasses.fields() per call is measurably slow).
+_STRING_FIELDS = tuple(item.name for item in fields(ItomEvent) if item.name != "additional_info")

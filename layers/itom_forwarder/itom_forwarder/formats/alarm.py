@@ -302,7 +302,9 @@ def to_events(facts: AlarmFacts, settings: MappingSettings, context: Mapping[str
         time_of_event=format_time(facts.changed_at) if facts.changed_at else None,
         additional_info={key: value for key, value in info.items() if value not in (None, "", [], {})},
     )
-    templated = settings.field_templates.render(_template_values(facts, metric, built_in))
+    templated = (
+        settings.field_templates.render(_template_values(facts, metric, built_in)) if settings.field_templates else {}
+    )
     changes: dict[str, Any] = {**templated, **overrides.fields}
     changes.pop("severity", None)
     if "severity" in templated and facts.state not in overrides.severity_by_state:
@@ -311,4 +313,4 @@ def to_events(facts: AlarmFacts, settings: MappingSettings, context: Mapping[str
         except InvalidPayload as problem:
             problems = [*info.get("override_problems", []), str(problem)]
             changes["additional_info"] = {**built_in.additional_info, "override_problems": problems}
-    return [replace(built_in, **changes)]
+    return [replace(built_in, **changes) if changes else built_in]
