@@ -4,6 +4,7 @@
     python -m local.runner events/x.json   # the files given
     python -m local.runner --oauth         # OAuth 2.0 JWT bearer instead of basic auth
     python -m local.runner --serve [PORT]  # serve POST /events and /alertmanager on loopback
+    python -m local.runner --check         # the connector check (add --send-test-event, --oauth)
     python -m local.runner --verbose       # also the function's JSON logs and metrics
 
 Starts moto's server (Secrets Manager, SQS) and the ServiceNow emulator on loopback,
@@ -130,6 +131,20 @@ def serve(port: int, *, oauth: bool = False) -> int:
     return 0
 
 
+def check(*, oauth: bool = False, send_test_event: bool = False) -> int:
+    """The connector check against the emulator, as the Lambda invocation runs it."""
+    from local.stack import LocalStack
+
+    with LocalStack(oauth=oauth) as stack:
+        report = stack.invoke({"action": "check", "send_test_event": send_test_event})
+    for step in report["steps"]:
+        print(f"{'PASS' if step['ok'] else 'FAIL'}  {step['name']:<17} {step['detail']}")
+        if step.get("hint"):
+            print(f"      {'':<17} → {step['hint']}")
+    print("\nconnector check " + ("passed" if report["ok"] else "FAILED"))
+    return 0 if report["ok"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("events", nargs="*", type=Path, help="Lambda event files (default: all of events/)")
@@ -137,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--serve", nargs="?", const=3000, type=int, metavar="PORT", help="serve the API on loopback (default port 3000)"
     )
+    parser.add_argument("--check", action="store_true", help="run the connector check against the emulator")
+    parser.add_argument("--send-test-event", action="store_true", help="with --check: also send and clear an event")
     parser.add_argument("--verbose", action="store_true", help="show the function's logs and EMF metrics")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -144,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     add_code_paths()
+    if args.check:
+        return check(oauth=args.oauth, send_test_event=args.send_test_event)
     if args.serve is not None:
         return serve(args.serve, oauth=args.oauth)
     paths = args.events or default_events()

@@ -14,9 +14,13 @@ ServiceNow the forwarder talks to:
   external clients"), verified with PyJWT against an X.509 certificate or public key.
 
 Tests drive it in-process (``with ServiceNowEmulator() as sn: ...``) and inject faults,
-delays, disconnects and rate limits; it can also run on its own::
+delays, disconnects, redirects and rate limits; it can also run on its own::
 
     python -m local.servicenow_emulator --port 8080 --user svc:secret
+
+Given a server certificate (``ServiceNowEmulator(tls=ca.issue_server_certificate())``,
+see ``local.tls``) it speaks HTTPS instead (TLS 1.2+, handshake on the connection's own
+thread, so a client that rejects the certificate costs one quiet, closed connection).
 
 Production code never imports this module. Only the OAuth endpoint needs third-party
 packages (PyJWT and cryptography), imported when first used.
@@ -34,11 +38,14 @@ import hmac
 import http
 import json
 import math
+import os
 import secrets
 import signal
 import socket
 import socketserver
+import ssl
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -47,11 +54,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    from local.tls import ServerCertificate
 
 __all__ = [
     "Alert",
@@ -101,6 +110,8 @@ _OAUTH_USER_FIELDS = frozenset({"user_name", "email"})
 # Bodies larger than this are not even drained: the connection is closed instead.
 _DRAIN_LIMIT = 256 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
+# A client that connects but never finishes the TLS handshake is dropped after this long.
+TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0
 
 
 # --------------------------------------------------------------------------- records
@@ -164,13 +175,14 @@ class _Token:
 
 @dataclass
 class _Fault:
-    kind: str  # "disconnect" | "delay" | "status"
+    kind: str  # "disconnect" | "delay" | "status" (a redirect is a status with a location)
     path: str
     remaining: int
     status: int = 0
     body: dict[str, Any] | str | None = None
     retry_after: int | None = None
     seconds: float = 0.0
+    location: str | None = None
 
 
 @dataclass
@@ -373,6 +385,23 @@ def _load_rsa_public_key(pem: str | bytes) -> RSAPublicKey:
     return key
 
 
+def _server_ssl_context(tls: ServerCertificate) -> ssl.SSLContext:
+    """A TLS 1.2+ server context holding the certificate and key (PEM text)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    # load_cert_chain reads files only: the PEMs live on disk just long enough to load.
+    with tempfile.TemporaryDirectory(prefix="servicenow-emulator-tls-") as directory:
+        certfile = os.path.join(directory, "server.pem")
+        keyfile = os.path.join(directory, "server-key.pem")
+        with open(certfile, "w", encoding="ascii") as file:
+            file.write(tls.certificate_pem)
+        with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="ascii") as file:
+            file.write(tls.private_key_pem)
+        context.load_cert_chain(certfile, keyfile)
+    return context
+
+
 # --------------------------------------------------------------------------- server
 
 
@@ -380,8 +409,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], emulator: ServiceNowEmulator) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        emulator: ServiceNowEmulator,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.emulator = emulator
+        self.ssl_context = ssl_context
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -396,8 +431,27 @@ class _Server(ThreadingHTTPServer):
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, address = super().get_request()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            # No handshake here: this is the accept loop; the connection's thread does it.
+            try:
+                conn = self.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            except OSError:
+                conn.close()
+                raise
         self.emulator._connection_opened(conn)
         return conn, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(TLS_HANDSHAKE_TIMEOUT_SECONDS)
+            try:
+                request.do_handshake()
+            except OSError as error:  # unknown CA, not TLS at all, timeout, reset, stop()
+                if self.emulator.verbose:
+                    print(f"TLS handshake with {client_address} failed: {error!r}", file=sys.stderr)
+                return  # process_request_thread's shutdown_request closes the connection
+            # the handler's setup() applies its own (keep-alive) timeout
+        super().finish_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         self.emulator._connection_closed(request)
@@ -568,10 +622,21 @@ class _Handler(BaseHTTPRequestHandler):
 class ServiceNowEmulator:
     """An in-process emulated ServiceNow instance (see the module docstring)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
+    # Every access token any emulator in this process issued (tests scan output for them).
+    every_issued_token: ClassVar[set[str]] = set()
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        verbose: bool = False,
+        tls: ServerCertificate | None = None,
+    ) -> None:
         self.host = host
         self._requested_port = port
         self.verbose = verbose
+        self._ssl_context = _server_ssl_context(tls) if tls is not None else None
         self.max_content_length = DEFAULT_MAX_CONTENT_LENGTH
         self._lock = threading.Lock()
         self._users: dict[str, EmulatedUser] = {}
@@ -597,7 +662,7 @@ class ServiceNowEmulator:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
-        server = _Server((self.host, self._requested_port), self)
+        server = _Server((self.host, self._requested_port), self, self._ssl_context)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -617,9 +682,10 @@ class ServiceNowEmulator:
         with self._lock:
             connections = list(self._open_connections)
         for conn in connections:
-            # wakes handler threads blocked on a keep-alive read; they close the socket
+            # wakes handler threads blocked on a keep-alive read (or a TLS handshake); they
+            # close the socket. The plain-socket method leaves a TLS object in use alone.
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
         if thread is not None:
             thread.join(timeout=5)
         self._server = None
@@ -651,7 +717,13 @@ class ServiceNowEmulator:
             host = "::1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        """True when the emulator speaks HTTPS."""
+        return self._ssl_context is not None
 
     # ------------------------------------------------------------ configuration
 
@@ -725,6 +797,15 @@ class ServiceNowEmulator:
 
     def inject_disconnect(self, count: int = 1, *, path: str = EVENT_PATH) -> None:
         self._add_fault(_Fault("disconnect", path, count))
+
+    def inject_redirect(self, location: str, status: int = 307, count: int = 1, *, path: str = EVENT_PATH) -> None:
+        """Answer the next ``count`` requests to ``path`` with a redirect to ``location``
+        (empty body), e.g. to check a client never follows one to a host it does not trust."""
+        if not 300 <= status <= 399:
+            raise ValueError("a redirect status is 3xx")
+        if not location or any(c in location for c in "\r\n"):
+            raise ValueError("location must be a non-empty single-line string")
+        self._add_fault(_Fault("status", path, count, status, location=location))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -873,6 +954,9 @@ class ServiceNowEmulator:
         headers: list[tuple[str, str]] = []
         if fault.retry_after is not None:
             headers.append(("Retry-After", str(fault.retry_after)))
+        if fault.location is not None:
+            headers.append(("Location", fault.location))
+            return _Response(fault.status, b"", "text/html;charset=UTF-8", headers)
         if fault.body is None:
             message = "Rate limit exceeded" if fault.status == 429 else _reason(fault.status)
             return _error_response(fault.status, message, "Injected fault", headers)
@@ -1130,6 +1214,7 @@ class ServiceNowEmulator:
             lifetime = client.token_lifetime_seconds
             self._tokens[token] = _Token(user.username, time.monotonic() + lifetime)
             self._issued_tokens.append(token)
+            ServiceNowEmulator.every_issued_token.add(token)
         req.user = user.username
         return _json_response(
             200,
@@ -1178,13 +1263,24 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="user_name",
         help="user field the JWT sub is matched against",
     )
+    parser.add_argument("--tls-cert", metavar="PEM_PATH", help="serve HTTPS with this server certificate")
+    parser.add_argument("--tls-key", metavar="PEM_PATH", help="the unencrypted private key of --tls-cert")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    emulator = ServiceNowEmulator(args.host, args.port, verbose=args.verbose)
+    tls = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            print("--tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        from local.tls import ServerCertificate
+
+        with open(args.tls_cert, encoding="ascii") as tls_cert, open(args.tls_key, encoding="ascii") as tls_key:
+            tls = ServerCertificate(tls_cert.read(), tls_key.read())
+    emulator = ServiceNowEmulator(args.host, args.port, verbose=args.verbose, tls=tls)
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
     for spec in args.user:
         username, sep, password = spec.partition(":")

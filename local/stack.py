@@ -25,6 +25,16 @@ INTEGRATION_EMAIL = "aws.integration@example.com"
 OAUTH_CLIENT_ID = "3f1c2b9a8d7e4f60a1b2c3d4e5f60718"
 OAUTH_KEY_ID = "itom-forwarder-jwt"
 SECRET_KEYS = ("password", "client_secret", "private_key", "private_key_password")
+# Every secret value any stack (or test) has used in this process: the test suite checks
+# that none of them reaches any output.
+SECRET_VALUES: set[str] = set()
+
+
+def remember_secret(*values: str) -> None:
+    for value in values:
+        SECRET_VALUES.add(value)
+        # A key could leak in part: every line of its body counts on its own.
+        SECRET_VALUES.update(line for line in value.splitlines() if len(line) >= 40 and "-----" not in line)
 
 
 class LocalStack:
@@ -55,6 +65,7 @@ class LocalStack:
         self.key_password = secrets.token_urlsafe(12)
         self.key_pair: KeyPair | None = None
         self._secret_values: set[str] = {self.password, self.client_secret, self.key_password}
+        remember_secret(*self._secret_values)
         self.queue_url = ""
         self._saved: dict[str, str | None] = {}
 
@@ -147,8 +158,8 @@ class LocalStack:
 
     def _remember(self, secret: str) -> None:
         self._secret_values.add(secret)
-        # A key could leak in part: every line of its body counts on its own.
         self._secret_values.update(line for line in secret.splitlines() if len(line) >= 40 and "-----" not in line)
+        remember_secret(secret)
 
     @property
     def secret_values(self) -> tuple[str, ...]:

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Template checks: installs the SAM CLI into its own venv (.tools/sam) when needed, then
-#   1. sam validate --lint (cfn-lint; no AWS credentials needed), once as is (DeliveryMode
-#      default direct) and once on a temporary copy outside the tree whose DeliveryMode
-#      default is buffered (sam validate takes no parameter overrides), then a local SAM
-#      transform checking that every Ref/GetAtt/Sub target exists after the transform
-#      (cfn-lint does not flag e.g. an output referencing a misspelt SAM-generated ID such as
-#      ForwarderApiApiKey),
+# Template checks: installs the SAM CLI (.tools/sam) and checkov (.tools/checkov) into venvs
+# of their own when needed (their dependencies conflict), then
+#   1. sam validate --lint (cfn-lint; no AWS credentials needed), once as is (the defaults:
+#      DeliveryMode direct, every option off) and once on a temporary copy outside the tree
+#      whose defaults switch every option on (DeliveryMode buffered, EnableTracing, the KMS
+#      keys, OperationsTopicArn, ReservedConcurrency, ApiQuotaLimit; sam validate takes no
+#      parameter overrides), then a local SAM transform of both checking that every
+#      Ref/GetAtt/Sub target exists after the transform (cfn-lint does not flag e.g. an output
+#      referencing a misspelt SAM-generated ID such as ForwarderApiApiKey) and that every API
+#      method requires the API key,
+#   1b. checkov (framework cloudformation) on template.yaml, the all-options copy and both
+#      transformed templates: zero failed checks. Findings that do not apply are skipped in
+#      place, on the resource (Metadata: checkov: skip, each with its reason); the transformed
+#      templates inherit the skips of the SAM resource each resource was generated from.
+#      --skip-download: no call to Prisma Cloud (no network needed),
 #   2. sanity checks of events/*.json (they parse; sns-*.json are Lambda SNS events whose
 #      Messages are JSON unless the name says plain-text; sqs-*.json are Lambda SQS events
 #      (buffered mode) whose record bodies are SNS notification JSON (Type Notification,
@@ -25,6 +33,9 @@ cd "$ROOT"
 SAM_VERSION="1.170.0"
 SAM_VENV="$ROOT/.tools/sam"
 SAM="$SAM_VENV/bin/sam"
+CHECKOV_VERSION="3.3.30"
+CHECKOV_VENV="$ROOT/.tools/checkov"
+CHECKOV="$CHECKOV_VENV/bin/checkov"
 REGION="eu-west-1"
 BUILD_DIR=".aws-sam/build"
 
@@ -37,7 +48,13 @@ export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$REGION}"
 
 log() { printf '\n==> %s\n' "$*"; }
 
-# --- 0. SAM CLI in its own venv (SAM pins its own boto3, so not in the project venv) -----
+# --- 0. SAM CLI and checkov, each in its own venv (SAM pins its own boto3, so not in the
+# project venv; checkov's dependencies conflict with SAM's) ---------------------------------
+PY="${SAM_PYTHON:-python3}"
+python_ok() {
+    "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null
+}
+
 sam_ok() {
     [ -x "$SAM" ] && "$SAM" --version 2>/dev/null | grep -qx "SAM CLI, version ${SAM_VERSION}"
 }
@@ -45,8 +62,7 @@ sam_ok() {
 if sam_ok; then
     log "SAM CLI ${SAM_VERSION} already in .tools/sam"
 else
-    PY="${SAM_PYTHON:-python3}"
-    if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+    if ! python_ok; then
         echo "error: ${PY} (>= 3.10) is needed to install aws-sam-cli ${SAM_VERSION}; set SAM_PYTHON" >&2
         exit 1
     fi
@@ -62,31 +78,73 @@ else
 fi
 "$SAM" --version
 
+checkov_ok() {
+    [ -x "$CHECKOV" ] && [ "$("$CHECKOV" --version 2>/dev/null)" = "$CHECKOV_VERSION" ]
+}
+
+if checkov_ok; then
+    log "checkov ${CHECKOV_VERSION} already in .tools/checkov"
+else
+    if ! python_ok; then
+        echo "error: ${PY} (>= 3.10) is needed to install checkov ${CHECKOV_VERSION}; set SAM_PYTHON" >&2
+        exit 1
+    fi
+    log "Installing checkov==${CHECKOV_VERSION} into .tools/checkov (with $("$PY" --version 2>&1))"
+    mkdir -p "$ROOT/.tools"
+    "$PY" -m venv --clear "$CHECKOV_VENV"
+    "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==${CHECKOV_VERSION}"
+    if ! checkov_ok; then
+        echo "error: checkov ${CHECKOV_VERSION} not usable after install" >&2
+        "$CHECKOV" --version >&2 || true
+        exit 1
+    fi
+fi
+echo "checkov $("$CHECKOV" --version)"
+
 # --- 1. validate + lint ------------------------------------------------------------------
 log "sam validate --lint --region ${REGION}"
 "$SAM" validate --lint --region "$REGION" --template-file template.yaml
 
-# cfn-lint already weighs every combination of conditions; linting the buffered default as
-# well catches anything that only shows once that branch is the one taken by default.
-log "sam validate --lint --region ${REGION} with DeliveryMode default buffered (temporary copy)"
-BUFFERED_DIR="$(mktemp -d)"
-trap 'rm -rf "$BUFFERED_DIR"' EXIT
-"$SAM_VENV/bin/python" - "$BUFFERED_DIR/template.yaml" <<'PY'
+# cfn-lint already weighs every combination of conditions; linting a copy whose defaults
+# switch every option on catches anything that only shows once those branches are the ones
+# taken by default, and gives checkov (which follows the defaults: it leaves out a resource
+# whose condition is false, e.g. BufferQueue in direct mode) every resource and statement.
+log "sam validate --lint --region ${REGION} with every option on by default (temporary copy)"
+CHECK_DIR="$(mktemp -d)"
+trap 'rm -rf "$CHECK_DIR"' EXIT
+mkdir -p "$CHECK_DIR/options-on"
+OPTIONS_ON="$CHECK_DIR/options-on/template.yaml"
+"$SAM_VENV/bin/python" - "$OPTIONS_ON" <<'PY'
 import re
 import sys
 
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+# parameter: (default in template.yaml, default in the copy)
+DEFAULTS = {
+    "DeliveryMode": ("direct", "buffered"),
+    "EnableTracing": ('"false"', '"true"'),
+    "QueueKmsKeyArn": ('""', KMS_KEY),
+    "SecretKmsKeyArn": ('""', KMS_KEY),
+    "AlarmTopicKmsKeyArn": ('""', KMS_KEY),
+    "OperationsTopicArn": ('""', "arn:aws:sns:eu-west-1:123456789012:operations"),
+    "ReservedConcurrency": ("0", "10"),
+    "ApiQuotaLimit": ("0", "100000"),
+}
 text = open("template.yaml").read()
-# Only the Default line of the DeliveryMode parameter block.
-pattern = r"(\n  DeliveryMode:\n(?:    .*\n)*?    Default: )direct\n"
-text, count = re.subn(pattern, r"\1buffered\n", text, count=1)
-if count != 1:
-    sys.exit("error: no 'Default: direct' in the DeliveryMode parameter of template.yaml")
+for name, (old, new) in DEFAULTS.items():
+    # Only the Default line of that parameter block.
+    pattern = r"(\n  %s:\n(?:    .*\n)*?    Default: )%s\n" % (name, re.escape(old))
+    text, count = re.subn(pattern, lambda m: m.group(1) + new + "\n", text, count=1)
+    if count != 1:
+        sys.exit(f"error: no 'Default: {old}' in the {name} parameter of template.yaml")
 open(sys.argv[1], "w").write(text)
 PY
-"$SAM" validate --lint --region "$REGION" --template-file "$BUFFERED_DIR/template.yaml"
+"$SAM" validate --lint --region "$REGION" --template-file "$OPTIONS_ON"
 
-log "References in the transformed template (SAM-generated logical IDs)"
-"$SAM_VENV/bin/python" - <<'PY'
+log "References and API keys in the transformed templates (SAM-generated logical IDs)"
+"$SAM_VENV/bin/python" - template.yaml "$CHECK_DIR/transformed.json" "$OPTIONS_ON" "$CHECK_DIR/options-on/transformed.json" <<'PY'
+import copy
+import json
 import logging
 import re
 import sys
@@ -100,56 +158,111 @@ class NoManagedPolicies:
         return {}
 
 
-template = yaml_parse(open("template.yaml").read())
-# The transform wants S3 locations; local paths are what sam build/package replace anyway.
-for resource in template.get("Resources", {}).values():
-    props = resource.get("Properties") or {}
-    for key in ("CodeUri", "ContentUri"):
-        if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-            props[key] = "s3://placeholder-bucket/placeholder-key"
 # Quiet the feature-toggle notices (no toggle config is loaded locally); errors still show.
 logging.getLogger("samtranslator").setLevel(logging.ERROR)
-out = transform(template, {}, NoManagedPolicies())
-known = set(out.get("Resources", {})) | set(out.get("Parameters", {}))
-missing = set()
 
 
-def target_ok(name):
-    return name.startswith("AWS::") or name.split(".")[0] in known
+def check(source_path, out_path):
+    label = source_path if source_path == "template.yaml" else "all-options copy"
+    source = yaml_parse(open(source_path).read())
+    template = copy.deepcopy(source)
+    # The transform wants S3 locations; local paths are what sam build/package replace anyway.
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                props[key] = "s3://placeholder-bucket/placeholder-key"
+    out = transform(template, {}, NoManagedPolicies())
+    resources = out.get("Resources", {})
+    known = set(resources) | set(out.get("Parameters", {}))
+    missing = set()
+
+    def target_ok(name):
+        return name.startswith("AWS::") or name.split(".")[0] in known
+
+    def walk(node):
+        if isinstance(node, dict):
+            if set(node) == {"Ref"} and isinstance(node["Ref"], str) and not target_ok(node["Ref"]):
+                missing.add(node["Ref"])
+            if set(node) == {"Fn::GetAtt"}:
+                target = node["Fn::GetAtt"]
+                name = target[0] if isinstance(target, list) else str(target).split(".")[0]
+                if isinstance(name, str) and not target_ok(name):
+                    missing.add(name)
+            if set(node) == {"Fn::Sub"}:
+                sub = node["Fn::Sub"]
+                text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+                if isinstance(text, str):
+                    for name in re.findall(r"\$\{([^!}][^}]*)\}", text):
+                        if name not in variables and not target_ok(name):
+                            missing.add(name)
+                walk(variables)
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(resources)
+    walk(out.get("Outputs", {}))
+    if missing:
+        sys.exit(f"  FAIL {label}: references to nothing after the transform: " + ", ".join(sorted(missing)))
+
+    # Every API method requires the API key: a method resource with ApiKeyRequired true, or an
+    # operation of a REST API's OpenAPI body whose security names the api_key scheme (SAM's
+    # form of Auth.ApiKeyRequired).
+    methods = 0
+    open_methods = []
+    for name, resource in resources.items():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::ApiGateway::Method":
+            methods += 1
+            if props.get("HttpMethod") != "OPTIONS" and props.get("ApiKeyRequired") is not True:
+                open_methods.append(name)
+        elif resource.get("Type") == "AWS::ApiGateway::RestApi":
+            for path, operations in ((props.get("Body") or {}).get("paths") or {}).items():
+                for verb, operation in (operations or {}).items():
+                    if not isinstance(operation, dict) or verb.startswith("x-") or verb == "options":
+                        continue
+                    methods += 1
+                    if not any("api_key" in (item or {}) for item in operation.get("security") or []):
+                        open_methods.append(f"{name} {verb.upper()} {path}")
+        elif resource.get("Type", "").startswith("AWS::ApiGatewayV2::"):
+            open_methods.append(f"{name}: HTTP/WebSocket APIs have no API keys")
+    if open_methods:
+        sys.exit(f"  FAIL {label}: API methods without the API key: " + "; ".join(open_methods))
+    if not methods:
+        sys.exit(f"  FAIL {label}: no API method found after the transform")
+
+    # checkov reads skips only from each resource's own Metadata, which SAM does not copy to
+    # the resources it generates: give each one the skips of the SAM resource it comes from
+    # (same logical ID, or the longest SAM resource ID its generated ID starts with).
+    sam_ids = sorted(
+        (name for name, resource in source.get("Resources", {}).items()
+         if str(resource.get("Type", "")).startswith("AWS::Serverless::")),
+        key=len, reverse=True)
+    for name, resource in resources.items():
+        if name in source.get("Resources", {}) and name not in sam_ids:
+            continue
+        origin = next((sam_id for sam_id in sam_ids if name.startswith(sam_id)), None)
+        skips = ((source["Resources"].get(origin) or {}).get("Metadata") or {}).get("checkov") if origin else None
+        if skips and "checkov" not in (resource.get("Metadata") or {}):
+            resource.setdefault("Metadata", {})["checkov"] = copy.deepcopy(skips)
+    with open(out_path, "w") as handle:
+        json.dump(out, handle, indent=1)
+    print(f"  ok  {label}: {len(resources)} resources after the transform; every reference "
+          f"resolves; {methods} API methods, all with the API key")
 
 
-def walk(node, local=frozenset()):
-    if isinstance(node, dict):
-        if set(node) == {"Ref"} and isinstance(node["Ref"], str) and not target_ok(node["Ref"]):
-            missing.add(node["Ref"])
-        if set(node) == {"Fn::GetAtt"}:
-            target = node["Fn::GetAtt"]
-            name = target[0] if isinstance(target, list) else str(target).split(".")[0]
-            if isinstance(name, str) and not target_ok(name):
-                missing.add(name)
-        if set(node) == {"Fn::Sub"}:
-            sub = node["Fn::Sub"]
-            text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-            if isinstance(text, str):
-                for name in re.findall(r"\$\{([^!}][^}]*)\}", text):
-                    if name not in variables and not target_ok(name):
-                        missing.add(name)
-            walk(variables)
-            return
-        for value in node.values():
-            walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            walk(value)
-
-
-walk(out.get("Resources", {}))
-walk(out.get("Outputs", {}))
-if missing:
-    print("  FAIL references to nothing after the transform: " + ", ".join(sorted(missing)), file=sys.stderr)
-    sys.exit(1)
-print(f"  ok  {len(out['Resources'])} resources after the transform; every reference resolves")
+args = sys.argv[1:]
+for source_path, out_path in zip(args[::2], args[1::2]):
+    check(source_path, out_path)
 PY
+
+log "checkov ${CHECKOV_VERSION} (cloudformation): template.yaml, the all-options copy, both transformed"
+"$CHECKOV" --framework cloudformation --quiet --compact --skip-download \
+    -f template.yaml "$OPTIONS_ON" "$CHECK_DIR/transformed.json" "$CHECK_DIR/options-on/transformed.json"
 
 # --- 2. sample events --------------------------------------------------------------------
 log "Checking events/*.json"

@@ -26,3 +26,18 @@ def function_logs() -> Iterator[io.StringIO]:
     root.addHandler(handler)
     yield buffer
     root.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_reaches_any_output(capfd: pytest.CaptureFixture[str], function_logs: io.StringIO) -> Iterator[None]:
+    """Every test: no secret value used in the tests (passwords, client secrets, keys, key
+    passwords, issued tokens) appears in what the code logged or printed, or in a warning."""
+    yield
+    from local.servicenow_emulator import ServiceNowEmulator
+    from local.stack import SECRET_VALUES
+
+    captured = capfd.readouterr()
+    text = function_logs.getvalue() + captured.out + captured.err
+    secrets = SECRET_VALUES | ServiceNowEmulator.every_issued_token
+    leaked = sum(1 for secret in secrets if secret and secret in text)
+    assert not leaked, f"{leaked} secret value(s) reached the test's output"

@@ -2,9 +2,10 @@
 
 SNS, EventBridge and direct alarm actions are asynchronous (notifications.py: raise on a
 transient failure so Lambda retries); SQS batches of the buffered mode report partial
-failures (sqs_batch.py); API Gateway requests get an HTTP answer at once (api.py). Each
-path's modules load only when such an event arrives; all parse, map, send and dead-letter
-through the same pipeline and the same warm container state.
+failures (sqs_batch.py); API Gateway requests get an HTTP answer at once (api.py);
+`{"action": "check"}` runs the connector check (check.py). Each path's modules load only
+when such an event arrives; all parse, map, send and dead-letter through the same
+pipeline and the same warm container state.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from itom_forwarder import notifications
@@ -35,6 +37,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         from itom_forwarder import api
 
         return api.handle(forwarder, event, context)
+    if event.get("action") == "check":  # an operator's connector check, not an alert
+        from itom_forwarder import check
+
+        metrics.add_metric(name="ConnectorChecks", unit=MetricUnit.Count, value=1)
+        report = check.run_check(
+            forwarder, send_test_event=event.get("send_test_event") is True, deadline=forwarder.deadline(context)
+        )
+        return report.as_dict()
     if is_sqs_event(event):
         from itom_forwarder import sqs_batch
 

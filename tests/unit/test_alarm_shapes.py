@@ -301,8 +301,10 @@ def robust_variant(**changes: Any) -> dict[str, Any]:
             }
         ),
         robust_variant(AlarmName="a" * 255, AlarmArn="arn:aws:cloudwatch:eu-west-1:123456789012:alarm:" + "a" * 255),
+        # Found by the bad-input fuzzing: wrong types where text belongs.
+        robust_variant(AlarmDescription=True, NewStateReason=12, AlarmArn=None, OldStateValue=["x"], AWSAccountId=None),
     ],
-    ids=["null-description", "no-dimensions", "unicode", "long-reason", "30-dimensions", "longest-name"],
+    ids=["null-description", "no-dimensions", "unicode", "long-reason", "30-dimensions", "longest-name", "wrong-types"],
 )
 def test_awkward_alarms_still_give_a_valid_event(message: dict[str, Any]) -> None:
     _, [record] = map_payload(message)

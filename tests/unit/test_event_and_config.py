@@ -8,6 +8,7 @@ import pytest
 
 from itom_forwarder.config import ConfigError, Settings, parse_connection
 from itom_forwarder.event import ItomEvent, encode_additional_info
+from local.stack import remember_secret
 
 BASIC = {"instance_url": "https://acme.service-now.com", "username": "svc.aws", "password": "Pa55-word!"}
 OAUTH = {
@@ -19,6 +20,7 @@ OAUTH = {
     "user_identifier": "svc@acme.com",
     "private_key": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----",
 }
+remember_secret("Pa55-word!", "csecret-value")
 
 
 def test_record_omits_none_and_cuts_every_limited_field() -> None:

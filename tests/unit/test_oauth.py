@@ -19,6 +19,7 @@ from itom_forwarder.servicenow.oauth import (
     make_assertion,
 )
 from local.keys import make_key_pair
+from local.stack import remember_secret
 
 PASSWORD = "k3y-passw0rd"
 CONNECTION = ConnectionConfig(
@@ -29,6 +30,7 @@ CONNECTION = ConnectionConfig(
     jwt_key_id="kid-9",
     user_identifier="svc@acme.com",
 )
+remember_secret(PASSWORD, "client-secret-value")
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from itom_forwarder.config import ConfigError, SecretUnavailable
 from itom_forwarder.event import InvalidPayload, ItomEvent
 from itom_forwarder.formats import Notification, alertmanager, generic
 from itom_forwarder.inbound import Inbound
-from itom_forwarder.pipeline import Mapped, dead_letter, metrics, send
+from itom_forwarder.pipeline import Mapped, dead_letter, metrics, send, tag_input_format
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TransientFailure
 
@@ -149,8 +149,10 @@ def _ingest(app: ApiGatewayResolver, route: str, mapper: Mapper) -> Response[str
     if forwarder.settings.problem:
         queue(FailureReason("config", forwarder.settings.problem), 0)
         return _answer(502, {"error": "the forwarder's configuration is refused", "dead_lettered": count}, request_id)
+    mapped = [Mapped(inbound, input_format, events)]
+    tag_input_format(mapped)
     try:
-        send(forwarder, [Mapped(inbound, input_format, events)], deadline)
+        send(forwarder, mapped, deadline)
     except PermanentFailure as failure:
         queue(failure.reason, failure.attempts)
         error = f"ServiceNow refused the events: {failure.reason.message}"

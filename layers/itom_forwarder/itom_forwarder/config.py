@@ -6,6 +6,7 @@ the problem, never a value, because they end up in logs and dead-letter messages
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import json
 import os
@@ -27,7 +28,7 @@ BASIC_KEYS = ("username", "password")
 OAUTH_KEYS = ("client_id", "client_secret", "jwt_key_id", "user_identifier", "private_key", "private_key_password")
 # private_key_password is only needed for an encrypted key, so it is not required.
 OAUTH_REQUIRED_KEYS = ("client_id", "client_secret", "jwt_key_id", "user_identifier", "private_key")
-KNOWN_SECRET_KEYS = frozenset({"instance_url", "use_oauth", *BASIC_KEYS, *OAUTH_KEYS})
+KNOWN_SECRET_KEYS = frozenset({"instance_url", "use_oauth", "ca_certificate", *BASIC_KEYS, *OAUTH_KEYS})
 SEVERITY_DIGITS = ("0", "1", "2", "3", "4", "5")
 
 
@@ -65,6 +66,8 @@ class ConnectionConfig:
     user_identifier: str | None = None
     private_key: str | None = field(default=None, repr=False)
     private_key_password: str | None = field(default=None, repr=False)
+    # A private CA's certificate (PEM) for an instance behind it; public, not a secret.
+    ca_certificate: str | None = None
 
     @property
     def secret_values(self) -> tuple[str, ...]:
@@ -141,7 +144,24 @@ def parse_connection(secret: Mapping[str, object]) -> ConnectionConfig:
         extra = [key for key in OAUTH_KEYS if values[key]]
         if extra:
             raise ConfigError(f"{', '.join(extra)}: must not be set when use_oauth is false")
-    return ConnectionConfig(instance_url=instance_url, use_oauth=use_oauth, **values)
+    ca_certificate = _optional_string(secret, "ca_certificate")
+    if ca_certificate and "-----BEGIN CERTIFICATE-----" not in ca_certificate:
+        raise ConfigError("ca_certificate: not a PEM certificate (expected -----BEGIN CERTIFICATE-----)")
+    return ConnectionConfig(instance_url=instance_url, use_oauth=use_oauth, ca_certificate=ca_certificate, **values)
+
+
+def _parse_env_bool(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name}: must be true or false, got {raw!r}")
+    return raw == "true"
+
+
+def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
+    """`*.service-now.com` matches any instance of that domain; no patterns allow all."""
+    return not patterns or any(fnmatch.fnmatchcase(host.lower(), pattern) for pattern in patterns)
 
 
 def _env_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -216,6 +236,11 @@ class DeliverySettings:
     batch_max_records: int = 100
     # Time kept back from the invocation's deadline to dead-letter or raise cleanly.
     deadline_margin_seconds: float = 2.0
+    # Host patterns the instance URL must match (empty: any), as Kibana's
+    # xpack.actions.allowedHosts; redirects are never followed, so they cannot escape it.
+    allowed_hosts: tuple[str, ...] = ()
+    # Off only by an explicit TLS_VERIFY=false, which is logged on every cold start.
+    tls_verify: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,6 +282,10 @@ class Settings:
                 attempts=_env_int(env, "DELIVERY_ATTEMPTS", 3, minimum=1),
                 backoff_base_seconds=_env_float(env, "RETRY_BASE_DELAY_SECONDS", 0.5),
                 batch_max_records=_env_int(env, "BATCH_MAX_RECORDS", 100, minimum=1),
+                allowed_hosts=tuple(
+                    pattern.strip().lower() for pattern in env.get("ALLOWED_HOSTS", "").split(",") if pattern.strip()
+                ),
+                tls_verify=_parse_env_bool(env, "TLS_VERIFY", default=True),
             )
         except ConfigError as error:
             mapping, delivery, problem = MappingSettings(), DeliverySettings(), str(error)

@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from itom_forwarder.config import ConfigError, SecretUnavailable
 from itom_forwarder.inbound import read_event
-from itom_forwarder.pipeline import dead_letter, map_inbound, metrics, send
+from itom_forwarder.pipeline import dead_letter, map_inbound, metrics, send, tag_input_format
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TransientFailure
 
@@ -34,6 +34,7 @@ def handle(forwarder: Forwarder, event: dict[str, Any], deadline: float, request
         return {"delivered": 0, "dead_lettered": len(inbound_list)}
 
     mapped, rejected = map_inbound(forwarder, inbound_list)
+    tag_input_format(mapped)
     for rejection in rejected:
         reason = FailureReason("map", str(rejection.problem))
         dead_letter(forwarder, rejection.inbound, reason, attempts=0, input_format=None, request_id=request_id)

@@ -50,6 +50,14 @@ def map_inbound(forwarder: Forwarder, inbound_list: list[Inbound]) -> tuple[list
     return mapped, rejected
 
 
+def tag_input_format(mapped: list[Mapped]) -> None:
+    """Metrics by input format: one dimension value per invocation ("mixed" for a batch
+    of several formats). Called once per invocation, before anything is sent."""
+    if mapped:
+        names = {item.input_format for item in mapped}
+        metrics.add_dimension(name="input_format", value=names.pop() if len(names) == 1 else "mixed")
+
+
 def records_of(mapped: list[Mapped]) -> list[dict[str, str]]:
     return [event.to_record() for item in mapped for event in item.events]
 

@@ -7,17 +7,27 @@ start pays only for the path it runs.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from aws_lambda_powertools import Logger
 from requests.adapters import HTTPAdapter
 
 from itom_forwarder import __version__
-from itom_forwarder.config import ConnectionConfig, ConnectionSource, Settings
+from itom_forwarder.config import (
+    ConfigError,
+    ConnectionConfig,
+    ConnectionSource,
+    DeliverySettings,
+    Settings,
+    host_allowed,
+)
 from itom_forwarder.dlq import DeadLetterQueue
 from itom_forwarder.servicenow.auth import auth_for
 from itom_forwarder.servicenow.client import Delivered, ServiceNowClient
@@ -46,16 +56,40 @@ def new_session() -> requests.Session:
     return session
 
 
-def bind_session_to(session: requests.Session, instance_url: str) -> None:
-    """Read the proxy and CA-bundle environment once for the instance, not per request.
+def _ca_file(pem: str) -> str:
+    """requests wants a file: the secret's CA certificate, written once per content."""
+    text = pem.replace("\\n", "\n") if "\n" not in pem.strip() else pem
+    path = os.path.join(
+        tempfile.gettempdir(), f"itom-forwarder-ca-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pem"
+    )
+    if not os.path.exists(path):
+        with open(path, "w", encoding="ascii") as file:
+            file.write(text.strip() + "\n")
+    return path
+
+
+def bind_session_to(session: requests.Session, connection: ConnectionConfig, delivery: DeliverySettings) -> None:
+    """Check the instance's host against ALLOWED_HOSTS, and read the proxy and TLS
+    settings once for the instance, not per request.
 
     With `trust_env` on, requests scans the whole environment on every request (about a
     third of a warm invocation's own time in the benchmark). The container's environment
     does not change, so HTTPS_PROXY / NO_PROXY and REQUESTS_CA_BUNDLE are resolved here.
     """
+    host = urlsplit(connection.instance_url).hostname or ""
+    if not host_allowed(host, delivery.allowed_hosts):
+        raise ConfigError(
+            f"instance_url: host {host!r} is not allowed by ALLOWED_HOSTS ({', '.join(delivery.allowed_hosts)})"
+        )
     session.trust_env = False
-    session.proxies = requests.utils.get_environ_proxies(instance_url)
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.proxies = requests.utils.get_environ_proxies(connection.instance_url)
+    if not delivery.tls_verify:
+        logger.warning("TLS certificate verification is OFF (TLS_VERIFY=false): the instance is not authenticated")
+        session.verify = False
+    elif connection.ca_certificate:
+        session.verify = _ca_file(connection.ca_certificate)
+    else:
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 class Forwarder:
@@ -92,7 +126,7 @@ class Forwarder:
                 from itom_forwarder.servicenow.oauth import TokenCache
 
                 self._token_cache = TokenCache()  # outlives clients: a new secret version keeps its token
-            bind_session_to(self.session, connection.instance_url)
+            bind_session_to(self.session, connection, self.settings.delivery)
             auth = auth_for(connection, self.session, self._token_cache)
             self._client = ServiceNowClient(connection.instance_url, auth, self.session, self.settings.delivery)
             self._client_connection = connection

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from itom_forwarder.config import ConfigError, SecretUnavailable
 from itom_forwarder.inbound import read_event
-from itom_forwarder.pipeline import Mapped, dead_letter, map_inbound, metrics, send
+from itom_forwarder.pipeline import Mapped, dead_letter, map_inbound, metrics, send, tag_input_format
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TransientFailure
 
@@ -61,6 +61,7 @@ def handle(forwarder: Forwarder, event: dict[str, Any], context: LambdaContext, 
             keep(inbound, FailureReason("config", forwarder.settings.problem), 0, None)
     else:
         mapped, rejected = map_inbound(forwarder, inbound_list)
+        tag_input_format(mapped)
         for rejection in rejected:
             keep(rejection.inbound, FailureReason("map", str(rejection.problem)), 0, None)
         unavailable: str | None = None

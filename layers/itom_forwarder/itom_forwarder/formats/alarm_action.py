@@ -8,6 +8,7 @@ from typing import Any
 from itom_forwarder.config import MappingSettings
 from itom_forwarder.event import ItomEvent
 from itom_forwarder.formats.alarm import to_events as map_alarm
+from itom_forwarder.formats.aws import text_or_none
 from itom_forwarder.formats.eventbridge_alarm import parse_alarm_data
 from itom_forwarder.formats.notification import Notification
 
@@ -23,9 +24,9 @@ def is_alarm_action(payload: object) -> bool:
 def to_events(event: Mapping[str, Any], notification: Notification, settings: MappingSettings) -> list[ItomEvent]:
     facts = parse_alarm_data(
         event["alarmData"],
-        arn=event.get("alarmArn"),
-        account_id=event.get("accountId"),
-        region=event.get("region"),
+        arn=text_or_none(event.get("alarmArn")),
+        account_id=text_or_none(event.get("accountId")),
+        region=text_or_none(event.get("region")),
         where="alarmData",
         tags=event.get("alarmTags"),
     )

@@ -3,6 +3,7 @@ names old alarm notifications carry, and null-tolerant JSON navigation."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -82,3 +83,15 @@ def region_from_display_name(name: object) -> str | None:
     if _REGION_CODE.match(name):
         return name
     return REGION_BY_DISPLAY_NAME.get(name.strip().lower())
+
+
+def text_or_none(value: object) -> str | None:
+    """A text field of a third-party payload: None for null or empty, anything else as text
+    (a payload with a number or an object where text belongs must still map)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return json.dumps(value, default=str, sort_keys=True)

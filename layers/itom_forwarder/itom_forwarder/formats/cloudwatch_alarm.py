@@ -16,7 +16,13 @@ from itom_forwarder.event import InvalidPayload, ItomEvent, parse_time
 from itom_forwarder.formats.alarm import AlarmFacts, ChildAlarm, Contributor, Dimension, MetricRef
 from itom_forwarder.formats.alarm import to_events as map_alarm
 from itom_forwarder.formats.alarm_overrides import tags_of
-from itom_forwarder.formats.aws import account_from_arn, as_mapping, region_from_arn, region_from_display_name
+from itom_forwarder.formats.aws import (
+    account_from_arn,
+    as_mapping,
+    region_from_arn,
+    region_from_display_name,
+    text_or_none,
+)
 from itom_forwarder.formats.notification import Notification
 
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
@@ -40,12 +46,12 @@ def dimensions_of(raw: object) -> list[Dimension]:
 def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
     metric = as_mapping(as_mapping(raw.get("MetricStat")).get("Metric"))
     return MetricRef(
-        id=raw.get("Id"),
+        id=text_or_none(raw.get("Id")),
         returns_data=bool(raw.get("ReturnData")),
-        expression=raw.get("Expression"),
-        label=raw.get("Label"),
-        namespace=metric.get("Namespace"),
-        name=metric.get("MetricName"),
+        expression=text_or_none(raw.get("Expression")),
+        label=text_or_none(raw.get("Label")),
+        namespace=text_or_none(metric.get("Namespace")),
+        name=text_or_none(metric.get("MetricName")),
         dimensions=dimensions_of(metric.get("Dimensions")),
     )
 
@@ -99,15 +105,15 @@ def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
         arn=arn,
         account_id=str(account) if account else None,
         region=region,
-        description=message.get("AlarmDescription") or None,
-        reason=message.get("NewStateReason") or None,
-        previous_state=message.get("OldStateValue"),
+        description=text_or_none(message.get("AlarmDescription")),
+        reason=text_or_none(message.get("NewStateReason")),
+        previous_state=text_or_none(message.get("OldStateValue")),
         changed_at=changed_at,
-        metric_name=trigger.get("MetricName"),
-        namespace=trigger.get("Namespace"),
+        metric_name=text_or_none(trigger.get("MetricName")),
+        namespace=text_or_none(trigger.get("Namespace")),
         dimensions=dimensions_of(trigger.get("Dimensions")),
         metrics=[_metric_ref(item) for item in trigger.get("Metrics") or [] if isinstance(item, Mapping)],
-        threshold_metric_id=trigger.get("ThresholdMetricId"),
+        threshold_metric_id=text_or_none(trigger.get("ThresholdMetricId")),
         alarm_rule=message.get("AlarmRule") if isinstance(message.get("AlarmRule"), str) else None,
         children=children,
         contributor=_contributor(message),

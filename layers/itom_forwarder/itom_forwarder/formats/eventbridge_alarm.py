@@ -18,7 +18,7 @@ from itom_forwarder.event import InvalidPayload, ItomEvent, parse_time
 from itom_forwarder.formats.alarm import AlarmFacts, ChildAlarm, Contributor, Dimension, MetricRef
 from itom_forwarder.formats.alarm import to_events as map_alarm
 from itom_forwarder.formats.alarm_overrides import tags_of
-from itom_forwarder.formats.aws import account_from_arn, as_mapping, region_from_arn
+from itom_forwarder.formats.aws import account_from_arn, as_mapping, region_from_arn, text_or_none
 from itom_forwarder.formats.notification import Notification
 
 DETAIL_TYPES = ("CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change")
@@ -36,12 +36,12 @@ def is_alarm_state_change(payload: object) -> bool:
 def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
     metric = as_mapping(as_mapping(raw.get("metricStat")).get("metric"))
     return MetricRef(
-        id=raw.get("id"),
+        id=text_or_none(raw.get("id")),
         returns_data=bool(raw.get("returnData")),
-        expression=raw.get("expression"),
-        label=raw.get("label"),
-        namespace=metric.get("namespace"),
-        name=metric.get("name"),
+        expression=text_or_none(raw.get("expression")),
+        label=text_or_none(raw.get("label")),
+        namespace=text_or_none(metric.get("namespace")),
+        name=text_or_none(metric.get("name")),
         dimensions=[Dimension(str(k), str(v)) for k, v in as_mapping(metric.get("dimensions")).items()],
     )
 
@@ -90,12 +90,12 @@ def parse_alarm_data(
         arn=arn,
         account_id=account_id or account_from_arn(arn),
         region=region or region_from_arn(arn),
-        description=configuration.get("description") or None,
-        reason=state.get("reason") or None,
-        previous_state=as_mapping(data.get("previousState")).get("value"),
+        description=text_or_none(configuration.get("description")),
+        reason=text_or_none(state.get("reason")),
+        previous_state=text_or_none(as_mapping(data.get("previousState")).get("value")),
         changed_at=changed_at,
         metrics=metrics,
-        alarm_rule=configuration.get("alarmRule") or None,
+        alarm_rule=text_or_none(configuration.get("alarmRule")),
         children=_children(state),
         contributor=contributor,
         tags=tags_of(data.get("alarmTags") if data.get("alarmTags") is not None else tags),
@@ -109,8 +109,8 @@ def to_events(event: Mapping[str, Any], notification: Notification, settings: Ma
     facts = parse_alarm_data(
         event["detail"],
         arn=arn,
-        account_id=event.get("account"),
-        region=event.get("region"),
+        account_id=text_or_none(event.get("account")),
+        region=text_or_none(event.get("region")),
         where="detail",
         tags=event.get("alarmTags"),
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from aws_lambda_powertools import Logger
@@ -65,6 +66,25 @@ def _error_of(response: requests.Response) -> tuple[str, str | None]:
     return "answer without an error message", None
 
 
+def untrusted_certificate_reason(step: str) -> FailureReason:
+    return FailureReason(
+        step,
+        "the instance's TLS certificate is not trusted",
+        None,
+        "for an instance behind a private CA, put the CA certificate in the secret as ca_certificate",
+    )
+
+
+def redirect_reason(step: str, response: requests.Response) -> FailureReason:
+    target = urlsplit(response.headers.get("Location", "")).hostname or "an unnamed location"
+    return FailureReason(
+        step,
+        f"the instance answered a redirect to {target}, which is not followed",
+        response.status_code,
+        "set instance_url to the instance's own URL (redirects could carry the credentials elsewhere)",
+    )
+
+
 def retry_after_seconds(response: requests.Response) -> float | None:
     """`Retry-After` as seconds (it may be a number or an HTTP date)."""
     value = response.headers.get("Retry-After")
@@ -114,6 +134,16 @@ class ServiceNowClient:
     def event_api_url(self) -> str:
         return self.instance_url + EVENT_API_PATH
 
+    def get(self, path: str, params: dict[str, str] | None = None, *, authenticated: bool = True) -> requests.Response:
+        """A read from the instance (the connector check), with the same session and auth."""
+        return self._session.get(
+            self.instance_url + path,
+            params=params,
+            auth=self.auth if authenticated else None,
+            timeout=(self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds),
+            allow_redirects=False,
+        )
+
     def send(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
         """POST all records in one request, retrying transient failures until `deadline`
         (a `clock()` time) or the configured attempts run out."""
@@ -158,9 +188,15 @@ class ServiceNowClient:
         )
         started = self._clock()
         try:
-            response = self._session.post(self.event_api_url, data=body, auth=self.auth, timeout=timeout)
+            # Redirects are never followed: they could lead the credentials off the allowed hosts.
+            response = self._session.post(
+                self.event_api_url, data=body, auth=self.auth, timeout=timeout, allow_redirects=False
+            )
         except TransientFailure as failure:  # the auth could not get a token just now
             return failure, self._backoff(attempt)
+        except requests.exceptions.SSLError:
+            # Not a passing fault: the same certificate fails the same way on every retry.
+            raise PermanentFailure(untrusted_certificate_reason("deliver"), attempt) from None
         except requests.Timeout:
             reason = FailureReason("deliver", f"ServiceNow did not answer within {timeout[1]:.1f} s")
             return TransientFailure(reason, attempt), self._backoff(attempt)
@@ -171,6 +207,8 @@ class ServiceNowClient:
         status = response.status_code
         if 200 <= status < 300:
             return self._accepted(response, attempt, elapsed)
+        if 300 <= status < 400:
+            raise PermanentFailure(redirect_reason("deliver", response), attempt)
         message, detail = _error_of(response)
         reason = FailureReason("deliver", message, status, detail)
         if status in TRANSIENT_STATUSES:

@@ -16,18 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 import requests
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from itom_forwarder.config import ConfigError, ConnectionConfig
 from itom_forwarder.servicenow.auth import InstanceAuth
+from itom_forwarder.servicenow.client import redirect_reason, untrusted_certificate_reason
 from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TokenRequestRefused, TransientFailure
 
 if TYPE_CHECKING:
     from requests import PreparedRequest
 
 logger = Logger(child=True)
+metrics = Metrics()
 
 TOKEN_PATH = "/oauth_token.do"  # noqa: S105 - a URL path, not a credential
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -199,7 +202,10 @@ class OAuthJwtAuth(InstanceAuth):
                 data=form,
                 headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
                 timeout=TOKEN_REQUEST_TIMEOUT,
+                allow_redirects=False,
             )
+        except requests.exceptions.SSLError:
+            raise PermanentFailure(untrusted_certificate_reason("token"), 1) from None
         except requests.Timeout:
             raise TransientFailure(FailureReason("token", "the token request timed out"), 1) from None
         except requests.ConnectionError as error:
@@ -207,6 +213,9 @@ class OAuthJwtAuth(InstanceAuth):
                 FailureReason("token", f"cannot connect to the instance: {type(error).__name__}"), 1
             ) from None
         logger.info("OAuth token requested", extra={"status": response.status_code})
+        metrics.add_metric(name="TokenRequests", unit=MetricUnit.Count, value=1)
+        if 300 <= response.status_code < 400:
+            raise PermanentFailure(redirect_reason("token", response), 1)
         if response.status_code in (408, 429) or response.status_code >= 500:
             raise TransientFailure(FailureReason("token", "token endpoint unavailable", response.status_code), 1)
         if response.status_code != 200:
