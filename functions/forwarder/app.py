@@ -37,7 +37,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         from itom_forwarder import api
 
         return api.handle(forwarder, event, context)
-    if event.get("action") == "check":  # an operator's connector check, not an alert
+    if isinstance(event, dict) and event.get("action") == "check":  # an operator's check, not an alert
         from itom_forwarder import check
 
         metrics.add_metric(name="ConnectorChecks", unit=MetricUnit.Count, value=1)

@@ -98,8 +98,17 @@ def test_api_bad_input_gets_a_documented_answer(stack: LocalStack, raw: bytes, r
         assert body["delivered"] >= 1
 
 
-@pytest.mark.parametrize("event", [{}, {"Records": []}, {"Records": [{"EventSource": "aws:sns"}]}, {"weird": [1, 2]}])
-def test_odd_lambda_events_are_kept(stack: LocalStack, event: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"Records": []},
+        {"Records": [{"EventSource": "aws:sns"}]},
+        {"weird": [1, 2]},
+        [{"node": "n", "severity": "2"}],
+    ],
+)
+def test_odd_lambda_events_are_kept(stack: LocalStack, event: Any) -> None:
     result = stack.invoke(event)
     delivered, dead = outcome_count(stack, 0)
     assert (delivered > 0) + dead == 1, result

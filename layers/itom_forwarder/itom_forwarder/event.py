@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from typing import Any
 
 # Field limits of the em_event table (see the reference facts). A field over its limit is
 # cut rather than letting ServiceNow reject or silently truncate the whole event.
@@ -69,7 +70,10 @@ class Problem:
     index: int | None = None
 
     def __str__(self) -> str:
-        where = f"records[{self.index}]" if self.index is not None else ""
+        return self.describe()
+
+    def describe(self, collection: str = "records") -> str:
+        where = f"{collection}[{self.index}]" if self.index is not None else ""
         if self.field:
             where = f"{where}.{self.field}" if where else self.field
         return f"{where}: {self.reason}" if where else self.reason
@@ -83,6 +87,26 @@ class InvalidPayload(ValueError):
     def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
         super().__init__(message)
         self.problems = problems or (Problem(message),)
+
+
+def map_each(
+    items: Sequence[object], convert: Callable[[Mapping[str, Any], int], ItomEvent], *, collection: str = "records"
+) -> list[ItomEvent]:
+    """Convert every item of a payload, listing every problem (with its index) before
+    failing, so the sender can fix them all at once and nothing is sent half."""
+    events: list[ItomEvent] = []
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            problems.append(Problem(f"must be an object, got {type(item).__name__}", None, index))
+            continue
+        try:
+            events.append(convert(item, index))
+        except InvalidPayload as invalid:
+            problems.extend(invalid.problems)
+    if problems:
+        raise InvalidPayload("; ".join(problem.describe(collection) for problem in problems), tuple(problems))
+    return events
 
 
 def normalise_severity(value: object, *, field_name: str = "severity") -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from itom_forwarder.config import MappingSettings
-from itom_forwarder.event import InvalidPayload, ItomEvent, Problem, format_time, parse_time
+from itom_forwarder.event import InvalidPayload, ItomEvent, Problem, format_time, map_each, parse_time
 from itom_forwarder.formats.aws import as_mapping
 from itom_forwarder.formats.notification import Notification
 
@@ -129,16 +129,4 @@ def to_events(payload: Mapping[str, Any], notification: Notification, settings: 
     alerts = payload.get("alerts") or []
     if not alerts:
         raise InvalidPayload("alerts: empty, expected at least one alert", (Problem("empty", "alerts"),))
-    events: list[ItomEvent] = []
-    problems: list[Problem] = []
-    for index, alert in enumerate(alerts):
-        if not isinstance(alert, Mapping):
-            problems.append(Problem(f"must be an object, got {type(alert).__name__}", None, index))
-            continue
-        try:
-            events.append(_alert_to_event(alert, index, payload, settings))
-        except InvalidPayload as invalid:
-            problems.extend(invalid.problems)
-    if problems:
-        raise InvalidPayload("; ".join(f"alerts{str(p).removeprefix('records')}" for p in problems), tuple(problems))
-    return events
+    return map_each(alerts, lambda alert, index: _alert_to_event(alert, index, payload, settings), collection="alerts")

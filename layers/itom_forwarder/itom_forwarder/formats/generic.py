@@ -20,6 +20,7 @@ from itom_forwarder.event import (
     ItomEvent,
     Problem,
     format_time,
+    map_each,
     normalise_severity,
     parse_time,
     stringify,
@@ -121,16 +122,4 @@ def to_events(payload: object, notification: Notification, settings: MappingSett
         raise InvalidPayload("records: empty, expected at least one event")
     if len(records) > MAX_RECORDS:
         raise InvalidPayload(f"records: {len(records)} events, at most {MAX_RECORDS} per message")
-    events: list[ItomEvent] = []
-    problems: list[Problem] = []
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            problems.append(Problem(f"must be an object, got {type(record).__name__}", None, index))
-            continue
-        try:
-            events.append(_record_to_event(record, index, notification, settings))
-        except InvalidPayload as invalid:
-            problems.extend(invalid.problems)
-    if problems:
-        raise InvalidPayload("; ".join(map(str, problems)), tuple(problems))
-    return events
+    return map_each(records, lambda record, index: _record_to_event(record, index, notification, settings))
