@@ -5,6 +5,7 @@
     python -m local.runner --oauth         # OAuth 2.0 JWT bearer instead of basic auth
     python -m local.runner --serve [PORT]  # serve POST /events and /alertmanager on loopback
     python -m local.runner --check         # the connector check (add --send-test-event, --oauth)
+    python -m local.runner --check --secret-id NAME   # ... against the instance a real secret points to
     python -m local.runner --verbose       # also the function's JSON logs and metrics
 
 Starts moto's server (Secrets Manager, SQS) and the ServiceNow emulator on loopback,
@@ -131,12 +132,24 @@ def serve(port: int, *, oauth: bool = False) -> int:
     return 0
 
 
-def check(*, oauth: bool = False, send_test_event: bool = False) -> int:
-    """The connector check against the emulator, as the Lambda invocation runs it."""
-    from local.stack import LocalStack
+def check(*, oauth: bool = False, send_test_event: bool = False, secret_id: str | None = None) -> int:
+    """The connector check as the Lambda invocation runs it: against the emulator, or with
+    `secret_id` against whatever instance that secret points to (the caller's AWS
+    credentials and region, or AWS_ENDPOINT_URL, reach Secrets Manager)."""
+    event = {"action": "check", "send_test_event": send_test_event}
+    if secret_id:
+        import importlib
 
-    with LocalStack(oauth=oauth) as stack:
-        report = stack.invoke({"action": "check", "send_test_event": send_test_event})
+        from local.lambda_context import LocalLambdaContext
+
+        os.environ["SERVICENOW_SECRET_ID"] = secret_id
+        os.environ.setdefault("DLQ_URL", "unused-by-the-check")  # required setting; the check sends nothing there
+        report = importlib.import_module("app").lambda_handler(event, LocalLambdaContext(timeout_seconds=60))
+    else:
+        from local.stack import LocalStack
+
+        with LocalStack(oauth=oauth) as stack:
+            report = stack.invoke(event)
     for step in report["steps"]:
         print(f"{'PASS' if step['ok'] else 'FAIL'}  {step['name']:<17} {step['detail']}")
         if step.get("hint"):
@@ -154,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="run the connector check against the emulator")
     parser.add_argument("--send-test-event", action="store_true", help="with --check: also send and clear an event")
+    parser.add_argument(
+        "--secret-id", help="with --check: check the instance this Secrets Manager secret points to, not the emulator"
+    )
     parser.add_argument("--verbose", action="store_true", help="show the function's logs and EMF metrics")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -162,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     add_code_paths()
     if args.check:
-        return check(oauth=args.oauth, send_test_event=args.send_test_event)
+        return check(oauth=args.oauth, send_test_event=args.send_test_event, secret_id=args.secret_id)
     if args.serve is not None:
         return serve(args.serve, oauth=args.oauth)
     paths = args.events or default_events()

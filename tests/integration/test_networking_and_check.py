@@ -4,6 +4,7 @@ the connector check, through lambda_handler against an HTTPS emulator and moto."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -199,3 +200,21 @@ def test_logs_carry_the_correlation_id_and_metrics_the_input_format() -> None:
         ("cloudwatch_alarm", [3.0]),
     ]
     assert all("ServiceNowLatency" in d and d["_aws"]["CloudWatchMetrics"][0]["Namespace"] for d in emf)
+
+
+def test_runner_checks_the_instance_a_given_secret_points_to(stack: LocalStack) -> None:
+    """`--check --secret-id`: no emulator of its own; the secret (here in moto) decides."""
+    env = {key: value for key, value in os.environ.items() if key != "DLQ_URL"}
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "local.runner", "--check", "--send-test-event", "--secret-id", stack.secret_name],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "PASS  test event" in completed.stdout
+    assert "connector check passed" in completed.stdout
+    assert stack.emulator.count("POST", EVENT_API) == 2  # the test event and its clearing, on this instance
