@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
@@ -117,19 +118,28 @@ class TestCA:
         return ServerCertificate(_certificate_pem(certificate), _private_key_pem(key))
 
 
-def make_ca(common_name: str = DEFAULT_CA_NAME) -> TestCA:
-    """A new self-signed CA (BasicConstraints ca=True, KeyUsage keyCertSign + cRLSign)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def self_signed_builder(
+    public_key: CertificateIssuerPublicKeyTypes, common_name: str, validity: datetime.timedelta
+) -> x509.CertificateBuilder:
+    """A certificate that names itself as issuer, valid from a few minutes ago."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
+        .not_valid_after(now + validity)
+    )
+
+
+def make_ca(common_name: str = DEFAULT_CA_NAME) -> TestCA:
+    """A new self-signed CA (BasicConstraints ca=True, KeyUsage keyCertSign + cRLSign)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        self_signed_builder(key.public_key(), common_name, CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
