@@ -35,7 +35,7 @@ from itom_forwarder.config import ConfigError, SecretUnavailable
 from itom_forwarder.event import InvalidPayload, ItomEvent
 from itom_forwarder.formats import Notification, alertmanager, generic
 from itom_forwarder.inbound import Inbound
-from itom_forwarder.pipeline import Mapped, dead_letter, metrics, send, tag_input_format
+from itom_forwarder.pipeline import Mapped, dead_letter, metrics, reason_of, send, tag_input_format
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TransientFailure
 
@@ -159,11 +159,10 @@ def _ingest(app: ApiGatewayResolver, route: str, mapper: Mapper) -> Response[str
         body = {"error": error, "servicenow_status": failure.reason.status, "dead_lettered": count}
         return _answer(502, body, request_id)
     except ConfigError as failure:
-        queue(FailureReason("config", str(failure)), 0)
+        queue(*reason_of(failure))
         return _answer(502, {"error": "the forwarder is misconfigured", "dead_lettered": count}, request_id)
     except (TransientFailure, SecretUnavailable) as failure:
-        reason = failure.reason if isinstance(failure, TransientFailure) else FailureReason("config", str(failure))
-        queue(reason, failure.attempts if isinstance(failure, TransientFailure) else 0)
+        queue(*reason_of(failure))
         body = {"queued": count, "detail": "ServiceNow is unavailable; the events are queued for replay, do not resend"}
         return _answer(202, body, request_id)
     return _answer(200, {"delivered": count}, request_id)

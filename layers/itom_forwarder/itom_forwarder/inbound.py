@@ -27,10 +27,6 @@ def _records(event: object, source_key: str, source: str) -> list[Mapping[str, A
     return None
 
 
-def is_sns_event(event: object) -> bool:
-    return _records(event, "EventSource", "aws:sns") is not None
-
-
 def is_sqs_event(event: object) -> bool:
     return _records(event, "eventSource", "aws:sqs") is not None
 

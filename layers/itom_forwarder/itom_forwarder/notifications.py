@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from itom_forwarder.config import ConfigError, SecretUnavailable
 from itom_forwarder.inbound import read_event
-from itom_forwarder.pipeline import dead_letter, map_inbound, metrics, send, tag_input_format
+from itom_forwarder.pipeline import dead_letter, map_inbound, metrics, reason_of, send, tag_input_format
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TransientFailure
 
@@ -41,12 +41,9 @@ def handle(forwarder: Forwarder, event: dict[str, Any], deadline: float, request
     if not mapped:
         return {"delivered": 0, "dead_lettered": len(rejected)}
     try:
-        delivered = send(forwarder, mapped, deadline)
+        send(forwarder, mapped, deadline)
     except (PermanentFailure, ConfigError) as failure:
-        if isinstance(failure, PermanentFailure):
-            reason, attempts = failure.reason, failure.attempts
-        else:
-            reason, attempts = FailureReason("config", str(failure)), 0
+        reason, attempts = reason_of(failure)
         for item in mapped:
             dead_letter(
                 forwarder,
@@ -63,5 +60,4 @@ def handle(forwarder: Forwarder, event: dict[str, Any], deadline: float, request
         logger.error("ServiceNow unavailable, leaving the event to Lambda's retries", extra={"reason": str(failure)})
         metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
         raise
-    del delivered
     return {"delivered": sum(len(item.events) for item in mapped), "dead_lettered": len(rejected)}

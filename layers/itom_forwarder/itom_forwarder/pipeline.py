@@ -14,7 +14,7 @@ from itom_forwarder.event import InvalidPayload, ItomEvent
 from itom_forwarder.inbound import Inbound
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.client import Delivered
-from itom_forwarder.servicenow.errors import FailureReason
+from itom_forwarder.servicenow.errors import DeliveryFailure, FailureReason
 
 logger = Logger(child=True)
 metrics = Metrics()  # Powertools shares one metric set between instances
@@ -38,15 +38,18 @@ def map_inbound(forwarder: Forwarder, inbound_list: list[Inbound]) -> tuple[list
     A notification that maps to no event (a state configured to send nothing) is dropped."""
     mapped: list[Mapped] = []
     rejected: list[Rejected] = []
+    received = 0
     for inbound in inbound_list:
         try:
             input_format, events = formats.to_events(inbound.notification, forwarder.settings.mapping)
         except InvalidPayload as problem:
             rejected.append(Rejected(inbound, problem))
             continue
-        metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=len(events))
+        received += len(events)
         if events:
             mapped.append(Mapped(inbound, input_format, events))
+    if len(rejected) < len(inbound_list):  # one metric per invocation, not one per record of a batch
+        metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=received)
     return mapped, rejected
 
 
@@ -81,6 +84,14 @@ def send(forwarder: Forwarder, mapped: list[Mapped], deadline: float) -> Deliver
         },
     )
     return delivered
+
+
+def reason_of(failure: Exception) -> tuple[FailureReason, int]:
+    """What a dead-letter message records for a failed send: ServiceNow's reason and the
+    attempts made, or, for a broken or unreadable secret, step `config` and no attempt."""
+    if isinstance(failure, DeliveryFailure):
+        return failure.reason, failure.attempts
+    return FailureReason("config", str(failure)), 0
 
 
 def dead_letter(

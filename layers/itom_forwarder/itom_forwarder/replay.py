@@ -37,6 +37,7 @@ from itom_forwarder.dlq import KIND
 from itom_forwarder.event import InvalidPayload, ItomEvent
 from itom_forwarder.formats import Notification, alertmanager, generic
 from itom_forwarder.inbound import Inbound, notification_from_sns_json, read_event
+from itom_forwarder.pipeline import reason_of
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.errors import DeliveryFailure, FailureReason
 
@@ -203,12 +204,10 @@ class Replayer:
         if records:
             try:
                 self._forwarder.send(records, deadline)
-            except DeliveryFailure as failure:
-                self._put_back(letter, failure.reason, failure.attempts)
-                return Outcome(message_id, letter.kind, "failed-again", len(records), str(failure.reason), keys)
-            except (ConfigError, SecretUnavailable) as failure:
-                self._put_back(letter, FailureReason("config", str(failure)), 0)
-                return Outcome(message_id, letter.kind, "failed-again", len(records), f"config: {failure}", keys)
+            except (DeliveryFailure, ConfigError, SecretUnavailable) as failure:
+                reason, attempts = reason_of(failure)
+                self._put_back(letter, reason, attempts)
+                return Outcome(message_id, letter.kind, "failed-again", len(records), str(reason), keys)
         return Outcome(message_id, letter.kind, "delivered", len(records), message_keys=keys)
 
     def run(self, *, dry_run: bool = False, max_messages: int = 100, deadline: float | None = None) -> ReplayReport:

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from itom_forwarder.config import ConfigError, SecretUnavailable
 from itom_forwarder.inbound import read_event
-from itom_forwarder.pipeline import Mapped, dead_letter, map_inbound, metrics, send, tag_input_format
+from itom_forwarder.pipeline import Mapped, dead_letter, map_inbound, metrics, reason_of, send, tag_input_format
 from itom_forwarder.runtime import Forwarder
 from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TransientFailure
 
@@ -74,10 +74,7 @@ def handle(forwarder: Forwarder, event: dict[str, Any], context: LambdaContext, 
             try:
                 send(forwarder, chunk, deadline)
             except (PermanentFailure, ConfigError) as failure:
-                reason = (
-                    failure.reason if isinstance(failure, PermanentFailure) else FailureReason("config", str(failure))
-                )
-                attempts = failure.attempts if isinstance(failure, PermanentFailure) else 0
+                reason, attempts = reason_of(failure)
                 for item in chunk:
                     keep(item.inbound, reason, attempts, item.input_format)
             except (TransientFailure, SecretUnavailable) as failure:
