@@ -34,21 +34,22 @@ def first_invocation() -> dict[str, Any]:
     from requests import Request
 
     from bench.events import sns_alarm
-    from itom_forwarder.runtime import current_forwarder
+    from itom_forwarder.container import current
+    from itom_forwarder.servicenow import EVENT_API_PATH
 
-    forwarder = current_forwarder()
-    forwarder.connections.connection()
+    container = current()
+    container.connections.current()
     secret_read = time.perf_counter()
-    client = forwarder.client()
+    client = container.client()
     client_built = time.perf_counter()
-    prepared = Request("POST", client.event_api_url).prepare()
+    prepared = Request("POST", client.connection.instance_url + EVENT_API_PATH).prepare()
     client.auth(prepared)  # basic: sets the header; OAuth: fetches the token
     authorised = time.perf_counter()
     from itom_forwarder import formats
-    from itom_forwarder.inbound import read_event
+    from itom_forwarder.inbound import read_records
 
-    [inbound] = read_event(sns_alarm(0))
-    _, events = formats.to_events(inbound.notification, forwarder.settings.mapping)
+    [inbound] = read_records(sns_alarm(0))
+    _, events = formats.to_events(inbound.notification, container.settings.mapping)
     client.send([event.to_record() for event in events], time.monotonic() + 30)
     posted = time.perf_counter()
     return {

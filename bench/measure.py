@@ -51,14 +51,14 @@ def function_environment(environment: dict[str, str]) -> Iterator[Handler]:
     saved = dict(os.environ)
     os.environ.update(environment)
     add_code_paths()
-    from itom_forwarder.runtime import reset_forwarder
+    from itom_forwarder.container import reset
 
-    reset_forwarder()
+    reset()
     app = importlib.import_module("app")
     try:
         yield app.lambda_handler
     finally:
-        reset_forwarder()
+        reset()
         os.environ.clear()
         os.environ.update(saved)
 
@@ -104,21 +104,21 @@ def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 def _records_of(event: dict[str, Any]) -> list[dict[str, str]]:
     add_code_paths()
     from itom_forwarder import formats
-    from itom_forwarder.config import MappingSettings
-    from itom_forwarder.inbound import read_event
+    from itom_forwarder.formats import MappingOptions
+    from itom_forwarder.inbound import read_records
 
-    [inbound] = read_event(event)
-    return [item.to_record() for item in formats.to_events(inbound.notification, MappingSettings())[1]]
+    [inbound] = read_records(event)
+    return [item.to_record() for item in formats.to_events(inbound.notification, MappingOptions())[1]]
 
 
 def mapping_microseconds(iterations: int) -> float:
     add_code_paths()
     from itom_forwarder import formats
-    from itom_forwarder.config import MappingSettings
-    from itom_forwarder.inbound import read_event
+    from itom_forwarder.formats import MappingOptions
+    from itom_forwarder.inbound import read_records
 
-    settings = MappingSettings()
-    [inbound] = read_event(sns_alarm(0))
+    settings = MappingOptions()
+    [inbound] = read_records(sns_alarm(0))
     started = time.perf_counter()
     for _ in range(iterations):
         [event] = formats.to_events(inbound.notification, settings)[1]
@@ -157,22 +157,20 @@ def warm_path(servers: Servers, *, oauth: bool, alerts: int, rounds: int) -> dic
     bare = requests.Session()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     with function_environment(servers.environment(oauth=oauth)) as handler, quiet_stdout():
-        from itom_forwarder.runtime import current_forwarder
+        from itom_forwarder.container import current
 
         for index in range(20):  # warm: secret, connection, token, code paths
             handler(sns_alarm(index), LocalLambdaContext())
         if oauth:
             prepared = requests.Request("POST", servers.emulator_url).prepare()
-            current_forwarder().client().auth(prepared)
+            current().client().auth(prepared)
             headers["Authorization"] = str(prepared.headers["Authorization"])
             auth = None
         else:
             auth = (USER, servers.password)
         for _ in range(20):
             bare.post(servers.emulator_url + EVENT_API, data=body, headers=headers, auth=auth, timeout=10)
-        from itom_forwarder.runtime import current_forwarder
-
-        client = current_forwarder().client()
+        client = current().client()
         records = json.loads(body)["records"]
         per_round = max(1, alerts // rounds)
         ours_times, bare_times, client_times = [], [], []

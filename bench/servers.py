@@ -15,8 +15,8 @@ import boto3
 import requests
 
 from local.aws import CALLS_PATH, LOCAL_ENVIRONMENT, REGION
+from local.emulator import STATS_PATH
 from local.keys import make_key_pair
-from local.servicenow_emulator import STATS_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = "bench.user"
@@ -53,7 +53,7 @@ class Servers:
         cert = Path(self._tmp.name) / "cert.pem"
         cert.write_text(self.keys.certificate_pem)
         emulator, self.emulator_url = _start(
-            ["-m", "local.servicenow_emulator", "--port", "0", "--user", f"{USER}:{self.password}",
+            ["-m", "local.emulator", "--port", "0", "--user", f"{USER}:{self.password}",
              "--oauth-client", f"{CLIENT_ID}:{self.client_secret}:{KEY_ID}:{cert}", "--oauth-user-field", "user_name"]
         )  # fmt: skip
         aws, self.aws_url = _start(["-m", "local.aws", "--port", "0"])

@@ -1,16 +1,22 @@
 """Key material for OAuth, made the way the connector doc's openssl commands make it:
 a 3072-bit RSA private key (optionally password-protected) and a self-signed X.509
-certificate for the ServiceNow JWT verifier map."""
+certificate for the ServiceNow JWT verifier map.
+
+(The TLS test CA is trustme's, in ``local.tls``; trustme makes no JWT signing keys.)
+"""
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
-from local.tls import self_signed_builder
+CERTIFICATE_VALIDITY = datetime.timedelta(days=360)
+BACKDATE = datetime.timedelta(minutes=5)  # tolerate a verifier clock slightly behind
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,16 @@ def make_key_pair(
     key_format = serialization.PrivateFormat.TraditionalOpenSSL if traditional else serialization.PrivateFormat.PKCS8
     private_pem = key.private_bytes(serialization.Encoding.PEM, key_format, encryption).decode()
     # What `openssl req -new -x509 -days 360` makes of the key, for the JWT verifier map.
-    certificate = self_signed_builder(key.public_key(), common_name, datetime.timedelta(days=360)).sign(
-        key, hashes.SHA256()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + CERTIFICATE_VALIDITY)
+        .sign(key, hashes.SHA256())
     )
     return KeyPair(private_pem, certificate.public_bytes(serialization.Encoding.PEM).decode())

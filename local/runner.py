@@ -110,12 +110,15 @@ def serve(port: int, *, oauth: bool = False) -> int:
     import secrets
 
     from local.api_server import LocalApiServer
-    from local.stack import LocalStack
+    from local.stack import INTEGRATION_USER, LocalStack
 
     with LocalStack(oauth=oauth) as stack:
         api_key = secrets.token_urlsafe(16)
         api = LocalApiServer(stack.handler(), api_key, port=port)
-        print(f"ServiceNow emulator: {stack.emulator.url}  (GET /api/now/table/em_alert shows the alerts)")
+        # Local, generated for this run only: printed so the alerts can be looked at.
+        login = f"{INTEGRATION_USER}:{stack.password}"
+        print(f"ServiceNow emulator: {stack.emulator.url}   user {INTEGRATION_USER}, password {stack.password}")
+        print(f"  the alerts:  curl -s -u '{login}' {stack.emulator.url}/api/now/table/em_alert")
         print(f"Forwarder API:       {api.url}   API key: {api_key}\n")
         print("Try:")
         print(f"  curl -s -X POST {api.url}/events -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\")

@@ -16,9 +16,9 @@ from types import ModuleType
 from typing import Any
 
 from local.aws import LocalAws
+from local.emulator import ServiceNowEmulator
 from local.keys import KeyPair, make_key_pair
 from local.lambda_context import LocalLambdaContext
-from local.servicenow_emulator import ServiceNowEmulator
 
 INTEGRATION_USER = "aws.integration"
 INTEGRATION_EMAIL = "aws.integration@example.com"
@@ -174,9 +174,9 @@ class LocalStack:
 
     def new_container(self) -> None:
         """Forget the per-container state, as a cold start would."""
-        from itom_forwarder.runtime import reset_forwarder
+        from itom_forwarder.container import reset
 
-        reset_forwarder()
+        reset()
 
     def invoke(self, event: dict[str, Any], *, timeout_seconds: float = 30.0) -> Any:
         return self.handler()(event, LocalLambdaContext(timeout_seconds=timeout_seconds))

@@ -22,8 +22,17 @@
 #      when isBase64Encoded, is JSON; redrive-*.json are RedriveFunction payloads (a JSON
 #      object with action "replay"); every other file but env.json is a direct invocation
 #      event: an EventBridge event or a CloudWatch alarm-action payload),
-#   3. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists),
-#      then prints the unzipped sizes of the built functions and layer.
+#   3. the layer's lock (layers/itom_forwarder/requirements.txt): exact pins, every one with
+#      hashes, the direct pins of requirements.in locked at their versions,
+#   4. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists),
+#      no x86_64 wheel in it; then the built layer against the lock: the arm64 wheels are
+#      downloaded again from the lock with pip checking every hash (SAM's builder fetches
+#      them by name and version, without the hashes), and the layer must hold exactly the
+#      locked distributions, each file identical to the hash-checked wheel's, and nothing
+#      else but the itom_forwarder package and its requirements files; then prints the
+#      unzipped sizes of the built functions and layer.
+# The checks written in Python live in scripts/template_checks (typed, linted and
+# type-checked with the project) and run with the SAM CLI's Python, which has samtranslator.
 # Exits non-zero on any failure. Run from anywhere: bash scripts/check-template.sh
 set -euo pipefail
 
@@ -38,6 +47,8 @@ CHECKOV_VENV="$ROOT/.tools/checkov"
 CHECKOV="$CHECKOV_VENV/bin/checkov"
 REGION="eu-west-1"
 BUILD_DIR=".aws-sam/build"
+LAYER_DIR="layers/itom_forwarder"
+LOCK="$LAYER_DIR/requirements.txt"
 
 export SAM_CLI_TELEMETRY=0
 # sam validate/build need no credentials; dummy values keep any boto3 lookup from failing
@@ -47,6 +58,12 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$REGION}"
 
 log() { printf '\n==> %s\n' "$*"; }
+
+# The checks in Python (scripts/template_checks), with the SAM CLI's Python: the transform
+# check imports samtranslator, and the lock checks packaging, both installed there.
+template_checks() {
+    PYTHONPATH="$ROOT/scripts" "$SAM_VENV/bin/python" -m template_checks "$@"
+}
 
 # --- 0. SAM CLI and checkov, each in its own venv (SAM pins its own boto3, so not in the
 # project venv; checkov's dependencies conflict with SAM's) ---------------------------------
@@ -59,17 +76,40 @@ sam_ok() {
     [ -x "$SAM" ] && "$SAM" --version 2>/dev/null | grep -qx "SAM CLI, version ${SAM_VERSION}"
 }
 
+checkov_ok() {
+    [ -x "$CHECKOV" ] && [ "$("$CHECKOV" --version 2>/dev/null)" = "$CHECKOV_VERSION" ]
+}
+
+# install_tool VENV PACKAGE==VERSION: a fresh venv holding the package.
+install_tool() {
+    "$PY" -m venv --clear "$1"
+    "$1/bin/python" -m pip install --quiet --disable-pip-version-check "$2"
+}
+
+if ! { sam_ok && checkov_ok; } && ! python_ok; then
+    echo "error: ${PY} (>= 3.10) is needed to install aws-sam-cli ${SAM_VERSION} and checkov ${CHECKOV_VERSION}; set SAM_PYTHON" >&2
+    exit 1
+fi
+mkdir -p "$ROOT/.tools"
+
+# checkov installs in the background while the SAM CLI does (each takes about a minute, mostly
+# downloading and unpacking); its output is shown once it is done.
+CHECKOV_PID=""
+if checkov_ok; then
+    log "checkov ${CHECKOV_VERSION} already in .tools/checkov"
+else
+    log "Installing checkov==${CHECKOV_VERSION} into .tools/checkov (with $("$PY" --version 2>&1)), in the background"
+    CHECKOV_LOG="$(mktemp)"
+    install_tool "$CHECKOV_VENV" "checkov==${CHECKOV_VERSION}" >"$CHECKOV_LOG" 2>&1 &
+    CHECKOV_PID=$!
+    trap 'kill "$CHECKOV_PID" 2>/dev/null || true; rm -f "$CHECKOV_LOG"' EXIT
+fi
+
 if sam_ok; then
     log "SAM CLI ${SAM_VERSION} already in .tools/sam"
 else
-    if ! python_ok; then
-        echo "error: ${PY} (>= 3.10) is needed to install aws-sam-cli ${SAM_VERSION}; set SAM_PYTHON" >&2
-        exit 1
-    fi
     log "Installing aws-sam-cli==${SAM_VERSION} into .tools/sam (with $("$PY" --version 2>&1))"
-    mkdir -p "$ROOT/.tools"
-    "$PY" -m venv --clear "$SAM_VENV"
-    "$SAM_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "aws-sam-cli==${SAM_VERSION}"
+    install_tool "$SAM_VENV" "aws-sam-cli==${SAM_VERSION}"
     if ! sam_ok; then
         echo "error: SAM CLI ${SAM_VERSION} not usable after install" >&2
         "$SAM" --version >&2 || true
@@ -78,22 +118,14 @@ else
 fi
 "$SAM" --version
 
-checkov_ok() {
-    [ -x "$CHECKOV" ] && [ "$("$CHECKOV" --version 2>/dev/null)" = "$CHECKOV_VERSION" ]
-}
-
-if checkov_ok; then
-    log "checkov ${CHECKOV_VERSION} already in .tools/checkov"
-else
-    if ! python_ok; then
-        echo "error: ${PY} (>= 3.10) is needed to install checkov ${CHECKOV_VERSION}; set SAM_PYTHON" >&2
-        exit 1
-    fi
-    log "Installing checkov==${CHECKOV_VERSION} into .tools/checkov (with $("$PY" --version 2>&1))"
-    mkdir -p "$ROOT/.tools"
-    "$PY" -m venv --clear "$CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==${CHECKOV_VERSION}"
-    if ! checkov_ok; then
+if [ -n "$CHECKOV_PID" ]; then
+    checkov_status=0
+    wait "$CHECKOV_PID" || checkov_status=$?
+    log "checkov install (ran in the background): exit ${checkov_status}"
+    cat "$CHECKOV_LOG"
+    rm -f "$CHECKOV_LOG"
+    trap - EXIT
+    if [ "$checkov_status" -ne 0 ] || ! checkov_ok; then
         echo "error: checkov ${CHECKOV_VERSION} not usable after install" >&2
         "$CHECKOV" --version >&2 || true
         exit 1
@@ -114,151 +146,11 @@ CHECK_DIR="$(mktemp -d)"
 trap 'rm -rf "$CHECK_DIR"' EXIT
 mkdir -p "$CHECK_DIR/options-on"
 OPTIONS_ON="$CHECK_DIR/options-on/template.yaml"
-"$SAM_VENV/bin/python" - "$OPTIONS_ON" <<'PY'
-import re
-import sys
-
-KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
-# parameter: (default in template.yaml, default in the copy)
-DEFAULTS = {
-    "DeliveryMode": ("direct", "buffered"),
-    "EnableTracing": ('"false"', '"true"'),
-    "QueueKmsKeyArn": ('""', KMS_KEY),
-    "SecretKmsKeyArn": ('""', KMS_KEY),
-    "AlarmTopicKmsKeyArn": ('""', KMS_KEY),
-    "OperationsTopicArn": ('""', "arn:aws:sns:eu-west-1:123456789012:operations"),
-    "ReservedConcurrency": ("0", "10"),
-    "ApiQuotaLimit": ("0", "100000"),
-}
-text = open("template.yaml").read()
-for name, (old, new) in DEFAULTS.items():
-    # Only the Default line of that parameter block.
-    pattern = r"(\n  %s:\n(?:    .*\n)*?    Default: )%s\n" % (name, re.escape(old))
-    text, count = re.subn(pattern, lambda m: m.group(1) + new + "\n", text, count=1)
-    if count != 1:
-        sys.exit(f"error: no 'Default: {old}' in the {name} parameter of template.yaml")
-open(sys.argv[1], "w").write(text)
-PY
+template_checks options-on template.yaml "$OPTIONS_ON"
 "$SAM" validate --lint --region "$REGION" --template-file "$OPTIONS_ON"
 
 log "References and API keys in the transformed templates (SAM-generated logical IDs)"
-"$SAM_VENV/bin/python" - template.yaml "$CHECK_DIR/transformed.json" "$OPTIONS_ON" "$CHECK_DIR/options-on/transformed.json" <<'PY'
-import copy
-import json
-import logging
-import re
-import sys
-
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-
-class NoManagedPolicies:
-    def load(self):
-        return {}
-
-
-# Quiet the feature-toggle notices (no toggle config is loaded locally); errors still show.
-logging.getLogger("samtranslator").setLevel(logging.ERROR)
-
-
-def check(source_path, out_path):
-    label = source_path if source_path == "template.yaml" else "all-options copy"
-    source = yaml_parse(open(source_path).read())
-    template = copy.deepcopy(source)
-    # The transform wants S3 locations; local paths are what sam build/package replace anyway.
-    for resource in template.get("Resources", {}).values():
-        props = resource.get("Properties") or {}
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-                props[key] = "s3://placeholder-bucket/placeholder-key"
-    out = transform(template, {}, NoManagedPolicies())
-    resources = out.get("Resources", {})
-    known = set(resources) | set(out.get("Parameters", {}))
-    missing = set()
-
-    def target_ok(name):
-        return name.startswith("AWS::") or name.split(".")[0] in known
-
-    def walk(node):
-        if isinstance(node, dict):
-            if set(node) == {"Ref"} and isinstance(node["Ref"], str) and not target_ok(node["Ref"]):
-                missing.add(node["Ref"])
-            if set(node) == {"Fn::GetAtt"}:
-                target = node["Fn::GetAtt"]
-                name = target[0] if isinstance(target, list) else str(target).split(".")[0]
-                if isinstance(name, str) and not target_ok(name):
-                    missing.add(name)
-            if set(node) == {"Fn::Sub"}:
-                sub = node["Fn::Sub"]
-                text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-                if isinstance(text, str):
-                    for name in re.findall(r"\$\{([^!}][^}]*)\}", text):
-                        if name not in variables and not target_ok(name):
-                            missing.add(name)
-                walk(variables)
-                return
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(resources)
-    walk(out.get("Outputs", {}))
-    if missing:
-        sys.exit(f"  FAIL {label}: references to nothing after the transform: " + ", ".join(sorted(missing)))
-
-    # Every API method requires the API key: a method resource with ApiKeyRequired true, or an
-    # operation of a REST API's OpenAPI body whose security names the api_key scheme (SAM's
-    # form of Auth.ApiKeyRequired).
-    methods = 0
-    open_methods = []
-    for name, resource in resources.items():
-        props = resource.get("Properties") or {}
-        if resource.get("Type") == "AWS::ApiGateway::Method":
-            methods += 1
-            if props.get("HttpMethod") != "OPTIONS" and props.get("ApiKeyRequired") is not True:
-                open_methods.append(name)
-        elif resource.get("Type") == "AWS::ApiGateway::RestApi":
-            for path, operations in ((props.get("Body") or {}).get("paths") or {}).items():
-                for verb, operation in (operations or {}).items():
-                    if not isinstance(operation, dict) or verb.startswith("x-") or verb == "options":
-                        continue
-                    methods += 1
-                    if not any("api_key" in (item or {}) for item in operation.get("security") or []):
-                        open_methods.append(f"{name} {verb.upper()} {path}")
-        elif resource.get("Type", "").startswith("AWS::ApiGatewayV2::"):
-            open_methods.append(f"{name}: HTTP/WebSocket APIs have no API keys")
-    if open_methods:
-        sys.exit(f"  FAIL {label}: API methods without the API key: " + "; ".join(open_methods))
-    if not methods:
-        sys.exit(f"  FAIL {label}: no API method found after the transform")
-
-    # checkov reads skips only from each resource's own Metadata, which SAM does not copy to
-    # the resources it generates: give each one the skips of the SAM resource it comes from
-    # (same logical ID, or the longest SAM resource ID its generated ID starts with).
-    sam_ids = sorted(
-        (name for name, resource in source.get("Resources", {}).items()
-         if str(resource.get("Type", "")).startswith("AWS::Serverless::")),
-        key=len, reverse=True)
-    for name, resource in resources.items():
-        if name in source.get("Resources", {}) and name not in sam_ids:
-            continue
-        origin = next((sam_id for sam_id in sam_ids if name.startswith(sam_id)), None)
-        skips = ((source["Resources"].get(origin) or {}).get("Metadata") or {}).get("checkov") if origin else None
-        if skips and "checkov" not in (resource.get("Metadata") or {}):
-            resource.setdefault("Metadata", {})["checkov"] = copy.deepcopy(skips)
-    with open(out_path, "w") as handle:
-        json.dump(out, handle, indent=1)
-    print(f"  ok  {label}: {len(resources)} resources after the transform; every reference "
-          f"resolves; {methods} API methods, all with the API key")
-
-
-args = sys.argv[1:]
-for source_path, out_path in zip(args[::2], args[1::2]):
-    check(source_path, out_path)
-PY
+template_checks transformed template.yaml "$CHECK_DIR/transformed.json" "$OPTIONS_ON" "$CHECK_DIR/options-on/transformed.json"
 
 log "checkov ${CHECKOV_VERSION} (cloudformation): template.yaml, the all-options copy, both transformed"
 "$CHECKOV" --framework cloudformation --quiet --compact --skip-download \
@@ -266,163 +158,13 @@ log "checkov ${CHECKOV_VERSION} (cloudformation): template.yaml, the all-options
 
 # --- 2. sample events --------------------------------------------------------------------
 log "Checking events/*.json"
-"$SAM_VENV/bin/python" - <<'PY'
-import base64
-import binascii
-import glob
-import hashlib
-import json
-import os
-import sys
+template_checks events events
 
-failures = []
-paths = sorted(glob.glob("events/*.json"))
-if not paths:
-    failures.append("no events/*.json found")
-for path in paths:
-    raw = open(path, "rb").read()
-    if b"\r" in raw:
-        failures.append(f"{path}: CRLF line endings")
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        failures.append(f"{path}: not JSON: {exc}")
-        continue
-    if path.endswith("/env.json"):
-        if not isinstance(doc.get("ForwarderFunction"), dict):
-            failures.append(f"{path}: expected a ForwarderFunction object")
-        else:
-            print(f"  ok  {path}")
-        continue
-    name = os.path.basename(path)
-    if name.startswith("sqs-"):
-        # A Lambda SQS event as the buffered mode delivers it: each record's body is the SNS
-        # notification JSON (raw message delivery off), whose Message is a string.
-        records = doc.get("Records") if isinstance(doc, dict) else None
-        if not isinstance(records, list) or not records:
-            failures.append(f"{path}: no Records")
-            continue
-        message_ids = set()
-        for i, record in enumerate(records):
-            if not isinstance(record, dict) or record.get("eventSource") != "aws:sqs":
-                failures.append(f"{path}: Records[{i}] is not an SQS record (eventSource aws:sqs)")
-                continue
-            message_id = record.get("messageId")
-            if not isinstance(message_id, str) or message_id in message_ids:
-                failures.append(f"{path}: Records[{i}].messageId is missing or repeated")
-            message_ids.add(message_id)
-            body = record.get("body")
-            if not isinstance(body, str):
-                failures.append(f"{path}: Records[{i}].body is not a string")
-                continue
-            if record.get("md5OfBody") != hashlib.md5(body.encode("utf-8")).hexdigest():
-                failures.append(f"{path}: Records[{i}].md5OfBody does not match the body")
-            try:
-                notification = json.loads(body)
-            except ValueError as exc:
-                failures.append(f"{path}: Records[{i}].body is not JSON: {exc}")
-                continue
-            if not isinstance(notification, dict) or notification.get("Type") != "Notification":
-                failures.append(f"{path}: Records[{i}].body is not an SNS notification (Type Notification)")
-                continue
-            if not isinstance(notification.get("Message"), str):
-                failures.append(f"{path}: Records[{i}].body Message is not a string")
-    elif name.startswith("redrive-"):
-        # A RedriveFunction payload (an operator's invocation).
-        if not isinstance(doc, dict) or doc.get("action") != "replay":
-            failures.append(f"{path}: not a JSON object with action \"replay\"")
-            continue
-        if "dry_run" in doc and not isinstance(doc["dry_run"], bool):
-            failures.append(f"{path}: dry_run is not a boolean")
-        max_messages = doc.get("max_messages", 1)
-        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-            failures.append(f"{path}: max_messages is not a positive integer")
-    elif name.startswith("sns-"):
-        # A Lambda SNS event: Records[].Sns.Message is a string, JSON unless the name says
-        # plain-text.
-        records = doc.get("Records") if isinstance(doc, dict) else None
-        if not isinstance(records, list) or not records:
-            failures.append(f"{path}: no Records")
-            continue
-        for i, record in enumerate(records):
-            if not isinstance(record, dict) or record.get("EventSource") != "aws:sns":
-                failures.append(f"{path}: Records[{i}] is not an SNS record (EventSource aws:sns)")
-                continue
-            sns = record.get("Sns") if isinstance(record.get("Sns"), dict) else {}
-            message = sns.get("Message")
-            if not isinstance(message, str):
-                failures.append(f"{path}: Records[{i}].Sns.Message is not a string")
-                continue
-            should_be_json = "plain-text" not in name
-            try:
-                json.loads(message)
-                is_json = True
-            except ValueError:
-                is_json = False
-            if is_json != should_be_json:
-                kind = "JSON" if should_be_json else "plain text"
-                failures.append(f"{path}: Records[{i}].Sns.Message should be {kind}")
-    elif name.startswith("apigateway-"):
-        # An API Gateway Lambda proxy event: REST API (payload 1.0: httpMethod + requestContext
-        # + body) or HTTP API (payload 2.0: version "2.0" + routeKey + requestContext). The
-        # body is a string holding JSON, base64-encoded when isBase64Encoded is true.
-        if not isinstance(doc, dict):
-            failures.append(f"{path}: not a JSON object")
-            continue
-        context = doc.get("requestContext")
-        if not isinstance(context, dict):
-            failures.append(f"{path}: no requestContext object")
-            continue
-        if doc.get("version") == "2.0":
-            if not isinstance(doc.get("routeKey"), str):
-                failures.append(f"{path}: payload 2.0 (HTTP API) event without routeKey")
-                continue
-            # Powertools strips a named stage from rawPath: it must start with /<stage>/.
-            stage, raw_path = context.get("stage"), doc.get("rawPath")
-            if isinstance(stage, str) and stage != "$default" and isinstance(raw_path, str):
-                if not raw_path.startswith(f"/{stage}/"):
-                    failures.append(f"{path}: rawPath {raw_path!r} does not start with the stage /{stage}/")
-                    continue
-        elif not isinstance(doc.get("httpMethod"), str):
-            failures.append(f"{path}: neither httpMethod (REST, payload 1.0) nor version 2.0 + routeKey (HTTP API)")
-            continue
-        body = doc.get("body")
-        if not isinstance(body, str):
-            failures.append(f"{path}: body is not a string")
-            continue
-        if doc.get("isBase64Encoded") is True:
-            try:
-                body = base64.b64decode(body, validate=True).decode("utf-8")
-            except (binascii.Error, ValueError) as exc:
-                failures.append(f"{path}: isBase64Encoded but the body is not base64 UTF-8: {exc}")
-                continue
-        try:
-            json.loads(body)
-        except ValueError as exc:
-            failures.append(f"{path}: body is not JSON: {exc}")
-            continue
-    else:
-        # A direct invocation event: an EventBridge event (detail-type + detail) or the payload
-        # of a CloudWatch alarm's Lambda action (alarmArn + alarmData), both from aws.cloudwatch.
-        if not isinstance(doc, dict):
-            failures.append(f"{path}: not a JSON object")
-            continue
-        if doc.get("source") != "aws.cloudwatch":
-            failures.append(f"{path}: source is not aws.cloudwatch (not a direct invocation event)")
-            continue
-        eventbridge = isinstance(doc.get("detail-type"), str) and isinstance(doc.get("detail"), dict)
-        alarm_action = isinstance(doc.get("alarmArn"), str) and isinstance(doc.get("alarmData"), dict)
-        if not (eventbridge or alarm_action):
-            failures.append(f"{path}: neither detail-type + detail (EventBridge) nor alarmArn + alarmData (alarm action)")
-            continue
-    if not any(f.startswith(f"{path}:") for f in failures):
-        print(f"  ok  {path}")
-if failures:
-    print("\n".join("  FAIL " + f for f in failures), file=sys.stderr)
-    sys.exit(1)
-PY
+# --- 3. the layer's lock ---------------------------------------------------------------
+log "The layer's lock: ${LOCK}"
+template_checks lock "$LAYER_DIR/requirements.in" "$LOCK"
 
-# --- 3. build (arm64, python3.13) --------------------------------------------------------
+# --- 4. build (arm64, python3.13) --------------------------------------------------------
 PY313=""
 if command -v pyenv >/dev/null 2>&1; then
     PY313="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -V | tail -n 1 || true)"
@@ -447,6 +189,19 @@ if grep -rlE '^Tag: .*x86_64' --include=WHEEL "$BUILD_DIR" >/dev/null 2>&1; then
     grep -rlE '^Tag: .*x86_64' --include=WHEEL "$BUILD_DIR" >&2
     exit 1
 fi
+
+# SAM's builder checks the lock's hashes only for what it downloads for this machine: the arm64
+# wheels of the native packages it then fetches one by one, by name and version, unchecked.
+# Download the Lambda platform's wheels again from the lock, pip checking every hash, with the
+# platform tags SAM uses for python3.13 on arm64; the built layer must be exactly those files.
+log "The built layer against the lock (arm64 wheels downloaded again, every hash checked)"
+"$SAM_VENV/bin/python" -m pip download --quiet --disable-pip-version-check --require-hashes \
+    --only-binary=:all: --implementation cp --python-version 3.13 --abi cp313 \
+    --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
+    --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 \
+    --dest "$CHECK_DIR/wheels" -r "$LOCK"
+template_checks layer "$LOCK" "$BUILD_DIR/ForwarderLayer/python" "$CHECK_DIR/wheels" \
+    --own itom_forwarder requirements.txt requirements.in
 
 log "Unzipped size of the build artefacts (Lambda limit: 250 MB function + layers)"
 du -sh "$BUILD_DIR/ForwarderFunction" "$BUILD_DIR/RedriveFunction" "$BUILD_DIR"/ForwarderLayer*

@@ -41,7 +41,7 @@ def no_secret_reaches_any_output(capfd: pytest.CaptureFixture[str], function_log
     """Every test: no secret value used in the tests (passwords, client secrets, keys, key
     passwords, issued tokens) appears in what the code logged or printed, or in a warning."""
     yield
-    from local.servicenow_emulator import ServiceNowEmulator
+    from local.emulator import ServiceNowEmulator
     from local.stack import SECRET_VALUES
 
     captured = capfd.readouterr()

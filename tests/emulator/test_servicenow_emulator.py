@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from local.servicenow_emulator import ServiceNowEmulator
+from local.emulator import ServiceNowEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = "/api/global/em/jsonv2"
@@ -356,6 +358,80 @@ def test_404_and_405(sn: ServiceNowEmulator, http: requests.Session) -> None:
     assert http.get(sn.url + EVENTS, auth=AUTH, timeout=5).status_code == 405
     assert http.post(sn.url + SYS_CHOICE, auth=AUTH, timeout=5).status_code == 405
     assert http.get(sn.url + TOKEN, timeout=5).status_code == 405
+
+
+# ------------------------------------------------------------------------ framing
+
+
+def raw_exchange(sn: ServiceNowEmulator, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send raw bytes; (status line, headers, body) of the answer, read until the close."""
+    with socket.create_connection(("127.0.0.1", sn.port), timeout=5) as raw:
+        raw.sendall(request)
+        data = b""
+        while chunk := raw.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return status, headers, body
+
+
+def test_chunked_body_and_query(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    body = b'{"records": [{"source": "AWS", "severity": "3"}]}'
+    response = http.post(
+        sn.url + EVENTS + "?a=1",
+        data=iter([body[:10], body[10:]]),  # a generator body is sent chunked
+        headers={"Content-Type": "application/json"},
+        auth=AUTH,
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    (request,) = sn.requests
+    assert request.headers["Transfer-Encoding"] == "chunked"
+    assert (request.query, request.body) == ("a=1", body)
+    assert sn.events == [{"source": "AWS", "severity": "3"}]
+
+
+def test_chunked_body_too_large_keeps_connection(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    sn.max_content_length = 1000
+    chunks = [b'{"records": [{"severity": "1", "description": "', b"x" * 2000, b'"}]}']
+    response = http.post(
+        sn.url + EVENTS, data=iter(chunks), headers={"Content-Type": "application/json"}, auth=AUTH, timeout=5
+    )
+    assert response.status_code == 400
+    assert "too large" in response.json()["error"]["message"]
+    assert post_events(http, sn, [{"severity": "1"}]).status_code == 200
+    assert sn.connections_opened == 1
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        (b"NONSENSE\r\n\r\n", "400", "Bad request syntax"),
+        (b"POST /api/global/em/jsonv2 HTTP/1.1\r\nContent-Length: -5\r\n\r\n", "400", "Invalid Content-Length"),
+        (
+            b"POST /api/global/em/jsonv2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "400",
+            "Malformed chunked body",
+        ),
+        (
+            b"POST /api/global/em/jsonv2 HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "501",
+            "Unsupported Transfer-Encoding",
+        ),
+    ],
+)
+def test_unreadable_requests_get_servicenow_errors_and_a_close(
+    sn: ServiceNowEmulator, request_bytes: bytes, status: str, message: str
+) -> None:
+    status_line, headers, body = raw_exchange(sn, request_bytes)
+    assert status_line.split(" ")[1] == status
+    assert headers["Connection"] == "close"
+    assert headers["Server"] == "ServiceNow"
+    error = json.loads(body)
+    assert error["status"] == "failure"
+    assert error["error"]["message"].startswith(message)
+    assert sn.events == []
 
 
 # ------------------------------------------------------------------------- faults
@@ -780,7 +856,7 @@ def test_add_oauth_client_rejects_bad_input(sn: ServiceNowEmulator, certificate_
 
 def test_cli_serves_until_terminated() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.servicenow_emulator", "--port", "0", "--user", "svc:secret"],
+        [sys.executable, "-m", "local.emulator", "--port", "0", "--user", "svc:secret"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""The HTTPS emulator, the test CA and the CONNECT proxy, over real loopback sockets."""
+"""The HTTPS emulator, the test CA (trustme's) and the CONNECT proxy, over real loopback sockets."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from local.connect_proxy import ConnectProxy
-from local.servicenow_emulator import ServiceNowEmulator
+from local.emulator import ServiceNowEmulator
 from local.tls import PemFiles, ServerCertificate, TestCA, make_ca, write_pem_files
 
 EVENTS = "/api/global/em/jsonv2"
@@ -83,6 +83,13 @@ def post_event(http: requests.Session, url: str, **kwargs: Any) -> requests.Resp
     return http.post(url + EVENTS, json={"records": [RECORD]}, **kwargs)
 
 
+def _connect(proxy: ConnectProxy, request: bytes) -> bytes:
+    """The proxy's answer to one raw request."""
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
+        raw.sendall(request)
+        return raw.recv(1024)
+
+
 # ---------------------------------------------------------------------- test CA
 
 
@@ -97,12 +104,12 @@ def test_ca_and_server_certificate_extensions(ca: TestCA, server_cert: ServerCer
     assert san.get_values_for_type(x509.DNSName) == ["localhost"]
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert ExtendedKeyUsageOID.SERVER_AUTH in eku
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     now = datetime.datetime.now(datetime.UTC)
     assert leaf.not_valid_before_utc <= now - datetime.timedelta(minutes=4)
     assert now + datetime.timedelta(days=29) < leaf.not_valid_after_utc <= now + datetime.timedelta(days=31)
-    assert "BEGIN PRIVATE KEY" in server_cert.private_key_pem
+    assert "PRIVATE KEY-----" in server_cert.private_key_pem
     assert "PRIVATE" not in repr(server_cert)
 
 
@@ -251,7 +258,7 @@ def test_https_through_connect_tunnel(
     response = post_event(http, https_sn.url, proxies={"https": proxy.url}, verify=ca_file)
     assert response.status_code == 200, response.text
     assert proxy.tunnels == [f"127.0.0.1:{https_sn.port}"]
-    assert proxy.forwarded == []
+    assert proxy.refused == []
     assert https_sn.events == [RECORD]
     assert all("Proxy-Authorization" not in r.headers for r in https_sn.requests)
 
@@ -274,36 +281,13 @@ def test_tunnel_carries_large_bodies_and_keep_alive(
     assert proxy.tunnels == [f"127.0.0.1:{https_sn.port}"]  # one tunnel, reused
 
 
-def test_http_through_proxy_is_forwarded(sn: ServiceNowEmulator, proxy: ConnectProxy, http: requests.Session) -> None:
-    proxy_url = proxy.url.replace("http://", "http://proxyuser:proxypass@")
-    response = post_event(http, sn.url, proxies={"http": proxy_url})
-    assert response.status_code == 200, response.text
+def test_plain_http_is_not_forwarded(sn: ServiceNowEmulator, proxy: ConnectProxy, http: requests.Session) -> None:
+    """Only CONNECT: the forwarder reaches its instance over HTTPS, never plain HTTP."""
+    response = post_event(http, sn.url, proxies={"http": proxy.url})
+    assert response.status_code == 405
     assert response.headers["Connection"] == "close"
-    assert proxy.forwarded == [sn.url + EVENTS]
-    assert proxy.tunnels == []
-    (request,) = sn.requests
-    assert request.path == EVENTS
-    assert request.headers["Connection"] == "close"
-    assert "Proxy-Authorization" not in request.headers
-    assert sn.events == [RECORD]
-
-
-def test_http_chunked_body_and_query_through_proxy(
-    sn: ServiceNowEmulator, proxy: ConnectProxy, http: requests.Session
-) -> None:
-    body = b'{"records": [{"source": "AWS", "severity": "3"}]}'
-    response = http.post(
-        sn.url + EVENTS + "?a=1",
-        data=iter([body[:10], body[10:]]),  # a generator body is sent chunked
-        headers={"Content-Type": "application/json"},
-        auth=AUTH,
-        proxies={"http": proxy.url},
-        timeout=5,
-    )
-    assert response.status_code == 200, response.text
-    (request,) = sn.requests
-    assert (request.query, request.body) == ("a=1", body)
-    assert proxy.forwarded == [sn.url + EVENTS + "?a=1"]
+    assert (proxy.tunnels, proxy.refused) == ([], [])
+    assert sn.requests == []
 
 
 def test_refused_targets_get_403(
@@ -313,37 +297,35 @@ def test_refused_targets_get_403(
     with ConnectProxy(refuse=refused) as proxy:
         with pytest.raises(requests.exceptions.ProxyError, match="403"):
             post_event(http, https_sn.url, proxies={"https": proxy.url}, verify=ca_file)
-        response = post_event(http, sn.url, proxies={"http": proxy.url})
-        assert response.status_code == 403
-        assert proxy.tunnels == [f"127.0.0.1:{https_sn.port}"]
-        assert proxy.forwarded == [sn.url + EVENTS]
+        answer = _connect(proxy, f"CONNECT 127.0.0.1:{sn.port} HTTP/1.1\r\n\r\n".encode())
+        assert answer.startswith(b"HTTP/1.1 403 ")
+        assert b"refused by the test" in answer
+        assert proxy.tunnels == [f"127.0.0.1:{https_sn.port}", f"127.0.0.1:{sn.port}"]
         assert sorted(proxy.refused) == sorted(refused)
+        proxy.reset()
+        assert (proxy.tunnels, proxy.refused) == ([], [])
     assert https_sn.requests == []
     assert sn.requests == []
 
 
 def test_non_loopback_targets_are_refused(proxy: ConnectProxy, http: requests.Session) -> None:
-    response = http.get("http://example.com/", proxies={"http": proxy.url}, timeout=5)
-    assert response.status_code == 403
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
-        raw.sendall(b"CONNECT 192.0.2.1:443 HTTP/1.1\r\nHost: 192.0.2.1:443\r\n\r\n")
-        assert raw.recv(1024).startswith(b"HTTP/1.1 403 ")
-    assert proxy.refused == ["example.com:80", "192.0.2.1:443"]
+    with pytest.raises(requests.exceptions.ProxyError, match="403"):  # no DNS lookup, no connection
+        http.get("https://example.com/", proxies={"https": proxy.url}, timeout=5)
+    answer = _connect(proxy, b"CONNECT 192.0.2.1:443 HTTP/1.1\r\nHost: 192.0.2.1:443\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 403 ")
+    assert b"only loopback targets" in answer
+    assert proxy.refused == ["example.com:443", "192.0.2.1:443"]
 
 
 def test_proxy_rejects_malformed_requests_and_unreachable_targets(proxy: ConnectProxy) -> None:
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
-        raw.sendall(b"GET /origin-form HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert raw.recv(1024).startswith(b"HTTP/1.1 400 ")
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
-        raw.sendall(b"CONNECT no-port HTTP/1.1\r\n\r\n")
-        assert raw.recv(1024).startswith(b"HTTP/1.1 400 ")
+    assert _connect(proxy, b"GET /origin-form HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 405 ")
+    assert _connect(proxy, b"CONNECT no-port HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert _connect(proxy, b"CONNECT 127.0.0.1:1 SPDY/3\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     with socket.socket() as unused:  # a port nobody listens on
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
-        raw.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
-        assert raw.recv(1024).startswith(b"HTTP/1.1 502 ")
+    assert _connect(proxy, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode()).startswith(b"HTTP/1.1 502 ")
+    assert proxy.tunnels == [f"127.0.0.1:{port}"]  # malformed requests name no tunnel
     with pytest.raises(ValueError, match="loopback"):
         ConnectProxy("192.0.2.1")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.aws import LocalAws
-from local.servicenow_emulator import ServiceNowEmulator
+from local.emulator import ServiceNowEmulator
 from local.stack import LocalStack
 
 StackFactory = Callable[..., LocalStack]

@@ -3,7 +3,6 @@ the function), and through lambda_handler with REST (1.0) and HTTP API (2.0) eve
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 
 from local.api_server import LocalApiServer
 from local.stack import LocalStack
+from tests.events import http_event, rest_event
 from tests.integration.conftest import assert_no_secret_in
 from tests.samples import load
 
@@ -149,25 +149,6 @@ def test_alertmanager_route_refuses_other_shapes(api: tuple[LocalStack, str]) ->
     response = post(f"{url}/alertmanager", EVENT)
     assert response.status_code == 400
     assert "expected an Alertmanager webhook" in response.json()["error"]
-
-
-def rest_event(path: str, body: str, *, base64_body: bool = False) -> dict[str, Any]:
-    event: dict[str, Any] = load("powertools-apigateway-rest-v1-proxy-event.json")
-    event.update(path=path, resource=path, httpMethod="POST", headers={"Content-Type": "application/json"})
-    event["multiValueHeaders"] = {"Content-Type": ["application/json"]}
-    event["requestContext"].update(resourcePath=path, httpMethod="POST", path=f"/v1{path}")
-    event["body"] = base64.b64encode(body.encode()).decode() if base64_body else body
-    event["isBase64Encoded"] = base64_body
-    return event
-
-
-def http_event(path: str, body: str, *, base64_body: bool = False) -> dict[str, Any]:
-    event: dict[str, Any] = load("powertools-apigateway-http-v2-event.json")
-    event.update(routeKey=f"POST {path}", rawPath=path, rawQueryString="", headers={"content-type": "application/json"})
-    event["requestContext"]["http"].update(method="POST", path=path)
-    event["body"] = base64.b64encode(body.encode()).decode() if base64_body else body
-    event["isBase64Encoded"] = base64_body
-    return event
 
 
 @pytest.mark.parametrize("make_event", [rest_event, http_event], ids=["rest-v1", "http-v2"])

@@ -1,11 +1,13 @@
-"""The README's run command: `python -m local.runner` (what `make run` executes)."""
+"""The README's run command: `python -m local.runner` (what `make run` executes), and the
+function's own output through it: structured logs and metrics."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
-from tests.samples import ROOT
+from tests.samples import ROOT, load
 
 
 def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
@@ -35,3 +37,34 @@ def test_runner_reports_a_missing_file() -> None:
     )
     assert completed.returncode == 2
     assert "no such event file: events/does-not-exist.json" in completed.stderr
+
+
+def test_logs_carry_the_correlation_id_and_metrics_the_input_format() -> None:
+    """The function's own stdout, as CloudWatch Logs receives it (the local runner, verbose)."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local.runner",
+            "--verbose",
+            "events/sns-cloudwatch-alarm.json",
+            "events/sqs-buffered-batch.json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    documents = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    delivered_logs = [d for d in documents if d.get("message") == "Events delivered to ServiceNow"]
+    sns_message_id = load("sns-cloudwatch-alarm.json")["Records"][0]["Sns"]["MessageId"]
+    sqs_message_id = load("sqs-buffered-batch.json")["Records"][0]["messageId"]
+    assert [d["correlation_id"] for d in delivered_logs] == [sns_message_id, sqs_message_id]
+    assert all(d["level"] == "INFO" and "Records" not in json.dumps(d) for d in delivered_logs)  # no event logged
+    emf = [d for d in documents if "_aws" in d and "EventsDelivered" in d]
+    assert [(d["input_format"], d["EventsDelivered"]) for d in emf] == [
+        ("cloudwatch_alarm", [1.0]),
+        ("cloudwatch_alarm", [3.0]),
+    ]
+    assert all("ServiceNowLatency" in d and d["_aws"]["CloudWatchMetrics"][0]["Namespace"] for d in emf)

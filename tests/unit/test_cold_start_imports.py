@@ -17,9 +17,10 @@ PATH_ONLY_MODULES = [
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.parameters",
     "boto3",
-    "itom_forwarder.api",
-    "itom_forwarder.sqs_batch",
-    "itom_forwarder.replay",
+    "itom_forwarder.triggers.api",
+    "itom_forwarder.triggers.sqs_batch",
+    "itom_forwarder.triggers.check",
+    "itom_forwarder.triggers.redrive",
     "itom_forwarder.servicenow.oauth",
 ]
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from itom_forwarder.config import MappingSettings
-from itom_forwarder.formats import to_events
-from itom_forwarder.inbound import is_api_gateway_event, read_event
+from itom_forwarder.formats import MappingOptions, to_events
+from itom_forwarder.inbound import read_records
+from itom_forwarder.triggers import trigger_name
 from tests.samples import EVENTS, load
 
 # file → (input format, severity, node) of the event it gives with the default settings
@@ -32,8 +32,8 @@ EXPECTED = {
 
 
 def mapped(name: str) -> tuple[str, dict[str, str]]:
-    [inbound] = read_event(load(name))
-    input_format, [event] = to_events(inbound.notification, MappingSettings())
+    [inbound] = read_records(load(name))
+    input_format, [event] = to_events(inbound.notification, MappingOptions())
     return input_format, event.to_record()
 
 
@@ -47,15 +47,15 @@ def test_every_event_file_is_covered() -> None:
 
 
 def test_sqs_sample_holds_three_sns_notifications_of_alarms() -> None:
-    inbound = read_event(load("sqs-buffered-batch.json"))
+    inbound = read_records(load("sqs-buffered-batch.json"))
     assert [item.source for item in inbound] == ["sqs"] * 3
-    formats_seen = [to_events(item.notification, MappingSettings())[0] for item in inbound]
+    formats_seen = [to_events(item.notification, MappingOptions())[0] for item in inbound]
     assert formats_seen == ["cloudwatch_alarm"] * 3
 
 
 @pytest.mark.parametrize("name", API_SAMPLES)
 def test_api_samples_are_api_gateway_events(name: str) -> None:
-    assert is_api_gateway_event(load(name))
+    assert trigger_name(load(name)) == "api"
 
 
 @pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED.items()))

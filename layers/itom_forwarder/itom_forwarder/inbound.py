@@ -1,5 +1,5 @@
-"""What a Lambda event holds: the notifications to map, each with its original record
-(the thing a dead-letter message must keep untouched)."""
+"""What a Lambda event holds: the items to deliver, each with its original record (what a
+dead-letter message must keep untouched) and what the formats may read of its route."""
 
 from __future__ import annotations
 
@@ -10,32 +10,38 @@ from typing import Any
 
 from itom_forwarder.formats import Notification
 
+__all__ = ["History", "Inbound", "notification_from_sns_json", "read_records", "records_of"]
+
+
+@dataclass(frozen=True)
+class History:
+    """What a replayed item went through before: the attempts made and its first failure."""
+
+    attempts: int = 0
+    first_failure_at: str | None = None
+
 
 @dataclass(frozen=True)
 class Inbound:
     original: object  # the SNS or SQS record, the API request, or the whole direct event
     notification: Notification
     source: str  # "sns", "sqs", "direct" or "api"
+    # An API request's route: the route table names its format and mapper.
+    route: str | None = None
+    # A replayed item's earlier failures (a new dead letter adds to them).
+    history: History | None = None
+    # The SQS message it came in (a batch reports failures by message id).
+    message_id: str | None = None
 
 
-def _records(event: object, source_key: str, source: str) -> list[Mapping[str, Any]] | None:
+def records_of(event: object, source_key: str, source: str) -> list[Mapping[str, Any]] | None:
+    """The event's records when every one of them comes from `source`, else None."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list) or not records:
         return None
     if all(isinstance(record, Mapping) and record.get(source_key) == source for record in records):
         return records
     return None
-
-
-def is_sqs_event(event: object) -> bool:
-    return _records(event, "eventSource", "aws:sqs") is not None
-
-
-def is_api_gateway_event(event: object) -> bool:
-    """A REST API (payload 1.0) or HTTP API (payload 2.0) proxy event."""
-    if not isinstance(event, Mapping) or not isinstance(event.get("requestContext"), Mapping):
-        return False
-    return "httpMethod" in event or (event.get("version") == "2.0" and "routeKey" in event)
 
 
 def _text(value: object) -> str:
@@ -54,7 +60,7 @@ def notification_from_sns_json(text: str, fallback_id: str | None = None) -> Not
     `Message`...); any other text is a raw message (SNS raw message delivery)."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if isinstance(document, Mapping) and document.get("Type") == "Notification" and "Message" in document:
         return Notification(
@@ -67,34 +73,35 @@ def notification_from_sns_json(text: str, fallback_id: str | None = None) -> Not
     return Notification(message=text, message_id=fallback_id)
 
 
-def read_event(event: Mapping[str, Any]) -> list[Inbound]:
-    """SNS and SQS records become one Inbound each; any other event is one direct Inbound
-    whose message is the event itself (an alarm action, an EventBridge event, a generic
-    alert)."""
-    sns_records = _records(event, "EventSource", "aws:sns")
+def _sns_item(record: Mapping[str, Any]) -> Inbound:
+    raw_sns = record.get("Sns")
+    sns: Mapping[str, Any] = raw_sns if isinstance(raw_sns, Mapping) else {}
+    # .get: publishers omit Subject, and a malformed record must still be kept.
+    notification = Notification(
+        message=_text(sns.get("Message")),
+        message_id=_optional_text(sns.get("MessageId")),
+        topic_arn=_optional_text(sns.get("TopicArn")),
+        subject=_optional_text(sns.get("Subject")),
+        timestamp=_optional_text(sns.get("Timestamp")),
+    )
+    return Inbound(record, notification, "sns")
+
+
+def _sqs_item(record: Mapping[str, Any]) -> Inbound:
+    message_id = _optional_text(record.get("messageId"))
+    notification = notification_from_sns_json(_text(record.get("body")), message_id)
+    return Inbound(record, notification, "sqs", message_id=message_id)
+
+
+def read_records(event: object) -> list[Inbound]:
+    """SNS and SQS records become one item each; any other event is one direct item whose
+    message is the event itself (an alarm action, an EventBridge event, a generic alert, or
+    any other value, kept as plain text rather than dropped)."""
+    sns_records = records_of(event, "EventSource", "aws:sns")
     if sns_records is not None:
-        inbound = []
-        for record in sns_records:
-            raw_sns = record.get("Sns")
-            sns: Mapping[str, Any] = raw_sns if isinstance(raw_sns, Mapping) else {}
-            # .get: publishers omit Subject, and a malformed record must still be kept.
-            notification = Notification(
-                message=_text(sns.get("Message")),
-                message_id=_optional_text(sns.get("MessageId")),
-                topic_arn=_optional_text(sns.get("TopicArn")),
-                subject=_optional_text(sns.get("Subject")),
-                timestamp=_optional_text(sns.get("Timestamp")),
-            )
-            inbound.append(Inbound(record, notification, "sns"))
-        return inbound
-    sqs_records = _records(event, "eventSource", "aws:sqs")
+        return [_sns_item(record) for record in sns_records]
+    sqs_records = records_of(event, "eventSource", "aws:sqs")
     if sqs_records is not None:
-        return [
-            Inbound(
-                record,
-                notification_from_sns_json(_text(record.get("body")), _optional_text(record.get("messageId"))),
-                "sqs",
-            )
-            for record in sqs_records
-        ]
-    return [Inbound(event, Notification(message=json.dumps(event, default=str)), "direct")]
+        return [_sqs_item(record) for record in sqs_records]
+    message = json.dumps(event, default=str)
+    return [Inbound(event, Notification(message=message, origin="direct"), "direct")]

@@ -1,6 +1,7 @@
 """Input formats: each module maps one payload shape to ITOM events with pure functions.
 
-`to_events` picks the format by looking at the payload; formats never send anything.
+`to_events` picks the format by looking at the payload; formats never send anything and
+never read the environment: what they may change comes in `MappingOptions`.
 """
 
 from __future__ import annotations
@@ -9,27 +10,22 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from itom_forwarder.config import MappingSettings
-from itom_forwarder.event import ItomEvent
-from itom_forwarder.formats import (
-    alarm_action,
-    alertmanager,
-    cloudwatch_alarm,
-    eventbridge_alarm,
-    generic,
-    plain_text,
-)
+from itom_forwarder.formats import alertmanager, generic, plain_text
+from itom_forwarder.formats.alarms import alarm_action, eventbridge, sns_notification
 from itom_forwarder.formats.notification import Notification
+from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.itom_event import ItomEvent
 
-__all__ = ["Notification", "to_events"]
+__all__ = ["FORMATS", "MappingOptions", "Notification", "to_events"]
 
-Mapper = Callable[[Any, Notification, MappingSettings], list[ItomEvent]]
+Mapper = Callable[[Any, Notification, MappingOptions], list[ItomEvent]]
 
 # Most specific first: an EventBridge alarm event has a `source` key, which alone would
-# also make it look like a generic ITOM record.
+# also make it look like a generic ITOM record. The names are the `input_format` metric
+# dimension and the dead-letter message's `format`.
 FORMATS: tuple[tuple[str, Callable[[object], bool], Mapper], ...] = (
-    ("cloudwatch_alarm", cloudwatch_alarm.is_alarm_notification, cloudwatch_alarm.to_events),
-    ("eventbridge_alarm", eventbridge_alarm.is_alarm_state_change, eventbridge_alarm.to_events),
+    ("cloudwatch_alarm", sns_notification.is_alarm_notification, sns_notification.to_events),
+    ("eventbridge_alarm", eventbridge.is_alarm_state_change, eventbridge.to_events),
     ("alarm_action", alarm_action.is_alarm_action, alarm_action.to_events),
     ("alertmanager", alertmanager.is_alertmanager, alertmanager.to_events),
     ("generic", generic.is_generic, generic.to_events),
@@ -43,7 +39,7 @@ def _decode(message: str) -> object:
         return None
 
 
-def to_events(notification: Notification, settings: MappingSettings) -> tuple[str, list[ItomEvent]]:
+def to_events(notification: Notification, options: MappingOptions) -> tuple[str, list[ItomEvent]]:
     """Map one notification; returns the format's name and its events.
 
     Raises InvalidPayload (naming the field) when the payload is in a known format but
@@ -52,5 +48,5 @@ def to_events(notification: Notification, settings: MappingSettings) -> tuple[st
     payload = _decode(notification.message)
     for name, matches, mapper in FORMATS:
         if matches(payload):
-            return name, mapper(payload, notification, settings)
-    return "plain_text", plain_text.to_events(notification, settings)
+            return name, mapper(payload, notification, options)
+    return "plain_text", plain_text.to_events(notification, options)

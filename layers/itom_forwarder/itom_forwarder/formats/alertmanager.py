@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from itom_forwarder.config import MappingSettings
-from itom_forwarder.event import InvalidPayload, ItomEvent, Problem, format_time, map_each, parse_time
-from itom_forwarder.formats.aws import as_mapping
+from itom_forwarder.formats.json_values import as_mapping
 from itom_forwarder.formats.notification import Notification
+from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.itom_event import InvalidPayload, ItomEvent, Problem, format_time, map_each, parse_time
 
 SOURCE = "Prometheus Alertmanager"
 SEVERITY_BY_LABEL = {
@@ -72,7 +72,7 @@ def message_key(alert: Mapping[str, Any], labels: Mapping[str, str]) -> str:
 
 
 def _alert_to_event(
-    alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], settings: MappingSettings
+    alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], options: MappingOptions
 ) -> ItomEvent:
     labels = {str(k): str(v) for k, v in as_mapping(alert.get("labels")).items()}
     annotations = {str(k): str(v) for k, v in as_mapping(alert.get("annotations")).items()}
@@ -85,7 +85,7 @@ def _alert_to_event(
     if status == "resolved":
         severity, moment = "0", alert.get("endsAt")
     else:
-        severity = SEVERITY_BY_LABEL.get(labels.get("severity", "").strip().lower(), settings.default_severity)
+        severity = SEVERITY_BY_LABEL.get(labels.get("severity", "").strip().lower(), options.default_severity)
         moment = alert.get("startsAt")
     time_of_event = None
     if moment and moment != ZERO_TIME:
@@ -124,9 +124,9 @@ def _alert_to_event(
     )
 
 
-def to_events(payload: Mapping[str, Any], notification: Notification, settings: MappingSettings) -> list[ItomEvent]:
+def to_events(payload: Mapping[str, Any], notification: Notification, options: MappingOptions) -> list[ItomEvent]:
     del notification  # the webhook carries everything itself
     alerts = payload.get("alerts") or []
     if not alerts:
         raise InvalidPayload("alerts: empty, expected at least one alert", (Problem("empty", "alerts"),))
-    return map_each(alerts, lambda alert, index: _alert_to_event(alert, index, payload, settings), collection="alerts")
+    return map_each(alerts, lambda alert, index: _alert_to_event(alert, index, payload, options), collection="alerts")

@@ -1,12 +1,9 @@
-"""Reading AWS identifiers: region and account from ARNs, region codes from the display
-names old alarm notifications carry, and null-tolerant JSON navigation."""
+"""Reading AWS identifiers: region and account from ARNs, and region codes from the
+display names old alarm notifications carry."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
-from typing import Any
 
 _REGION_CODE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
@@ -53,11 +50,6 @@ REGION_BY_DISPLAY_NAME: dict[str, str] = {
 }
 
 
-def as_mapping(value: object) -> Mapping[str, Any]:
-    """JSON navigation that tolerates nulls and wrong types in third-party payloads."""
-    return value if isinstance(value, Mapping) else {}
-
-
 def region_from_arn(arn: object) -> str | None:
     """The region code of an ARN (`arn:aws:service:REGION:account:...`), if it is one."""
     if not isinstance(arn, str):
@@ -83,15 +75,3 @@ def region_from_display_name(name: object) -> str | None:
     if _REGION_CODE.match(name):
         return name
     return REGION_BY_DISPLAY_NAME.get(name.strip().lower())
-
-
-def text_or_none(value: object) -> str | None:
-    """A text field of a third-party payload: None for null or empty, anything else as text
-    (a payload with a number or an object where text belongs must still map)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, int, float)):
-        return json.dumps(value)
-    return json.dumps(value, default=str, sort_keys=True)

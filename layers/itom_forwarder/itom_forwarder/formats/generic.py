@@ -12,8 +12,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from itom_forwarder.config import MappingSettings
-from itom_forwarder.event import (
+from itom_forwarder.formats.notification import Notification
+from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.itom_event import (
     ITOM_FIELDS,
     RESOLUTION_STATES,
     InvalidPayload,
@@ -25,7 +26,6 @@ from itom_forwarder.event import (
     parse_time,
     stringify,
 )
-from itom_forwarder.formats.notification import Notification
 
 MAX_RECORDS = 1000
 T = TypeVar("T")
@@ -73,7 +73,7 @@ def _resolution_state(value: object) -> str | None:
 
 
 def _record_to_event(
-    record: Mapping[str, Any], index: int, notification: Notification, settings: MappingSettings
+    record: Mapping[str, Any], index: int, notification: Notification, options: MappingOptions
 ) -> ItomEvent:
     """One record, or InvalidPayload listing every field that is wrong in it."""
     problems: list[Problem] = []
@@ -91,7 +91,7 @@ def _record_to_event(
         if record.get(key) not in (None, "")
     }
     severity_value = record.get("severity")
-    severity = settings.default_severity
+    severity = options.default_severity
     if severity_value not in (None, ""):
         severity = checked("severity", lambda: normalise_severity(severity_value)) or severity
     time_of_event = None
@@ -106,7 +106,7 @@ def _record_to_event(
         info.setdefault(key, value)
     return ItomEvent(
         severity=severity,
-        source=fields.pop("source", settings.sns_source),
+        source=fields.pop("source", options.sns_source),
         time_of_event=time_of_event,
         resolution_state=resolution_state,
         additional_info={key: value for key, value in info.items() if value is not None},
@@ -114,7 +114,7 @@ def _record_to_event(
     )
 
 
-def to_events(payload: object, notification: Notification, settings: MappingSettings) -> list[ItomEvent]:
+def to_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
     records = records_of(payload)
     if records is None:
         raise InvalidPayload('payload: expected an ITOM event object, a list of them, or {"records": [...]}')
@@ -122,4 +122,4 @@ def to_events(payload: object, notification: Notification, settings: MappingSett
         raise InvalidPayload("records: empty, expected at least one event")
     if len(records) > MAX_RECORDS:
         raise InvalidPayload(f"records: {len(records)} events, at most {MAX_RECORDS} per message")
-    return map_each(records, lambda record, index: _record_to_event(record, index, notification, settings))
+    return map_each(records, lambda record, index: _record_to_event(record, index, notification, options))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from itom_forwarder.config import MappingSettings
-from itom_forwarder.event import InvalidPayload, ItomEvent, format_time, parse_time
 from itom_forwarder.formats.notification import Notification
+from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.itom_event import InvalidPayload, ItomEvent, format_time, parse_time, valid_text
 
 
 def message_key(notification: Notification) -> str:
@@ -20,7 +20,7 @@ def message_key(notification: Notification) -> str:
     topic = notification.topic_arn or "sns"
     if notification.subject:
         return f"{topic}:{notification.subject}"
-    digest = hashlib.sha256(notification.message.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256(valid_text(notification.message).encode("utf-8")).hexdigest()[:16]
     return f"{topic}:sha256:{digest}"
 
 
@@ -28,7 +28,7 @@ def _topic_name(topic_arn: str | None) -> str | None:
     return topic_arn.rsplit(":", 1)[-1] if topic_arn else None
 
 
-def to_events(notification: Notification, settings: MappingSettings) -> list[ItomEvent]:
+def to_events(notification: Notification, options: MappingOptions) -> list[ItomEvent]:
     text = notification.message.strip()
     subject = (notification.subject or "").strip()
     if not text and not subject:
@@ -42,8 +42,8 @@ def to_events(notification: Notification, settings: MappingSettings) -> list[Ito
             time_of_event = None  # ServiceNow then uses the time it receives the event
     return [
         ItomEvent(
-            severity=settings.default_severity,
-            source=settings.sns_source,
+            severity=options.default_severity,
+            source=options.sns_source,
             event_class=_topic_name(notification.topic_arn),
             description=description,
             message_key=message_key(notification),

@@ -4,15 +4,7 @@ what it cached."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from requests import Session
 from requests.auth import AuthBase, HTTPBasicAuth
-
-from itom_forwarder.config import ConfigError, ConnectionConfig
-
-if TYPE_CHECKING:
-    from itom_forwarder.servicenow.oauth import TokenCache
 
 
 class InstanceAuth(AuthBase):
@@ -35,14 +27,3 @@ class BasicAuth(InstanceAuth):
 
     def __repr__(self) -> str:  # never show the password
         return f"BasicAuth(username={self._basic.username!r})"
-
-
-def auth_for(connection: ConnectionConfig, session: Session, token_cache: TokenCache | None) -> InstanceAuth:
-    """The auth the secret asks for. OAuth's modules (PyJWT, cryptography) load only here."""
-    if connection.use_oauth:
-        from itom_forwarder.servicenow.oauth import OAuthJwtAuth, TokenCache
-
-        return OAuthJwtAuth(connection, session, token_cache or TokenCache())
-    if not connection.username or not connection.password:
-        raise ConfigError("username, password: required for basic authentication")
-    return BasicAuth(connection.username, connection.password)

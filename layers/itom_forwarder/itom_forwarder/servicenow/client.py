@@ -2,7 +2,12 @@
 
 `ServiceNowClient.send` returns `Delivered`, or raises `PermanentFailure` (retrying cannot
 help: dead-letter now) or `TransientFailure` (retried here with backoff until the attempts
-or the invocation's time run out; then Lambda's own retries take over).
+or the invocation's time run out; then the caller's retries take over).
+
+It owns the whole 401 policy: a 401 drops a renewable credential (the OAuth token) and
+sends once more with a new one; credentials still refused make it ask its connection
+source for fresh ones (the secret may have been rotated) and send again only if they
+changed.
 """
 
 from __future__ import annotations
@@ -12,29 +17,43 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 from aws_lambda_powertools import Logger
 
-from itom_forwarder.config import DeliverySettings
-from itom_forwarder.servicenow.auth import InstanceAuth
-from itom_forwarder.servicenow.errors import (
-    AuthenticationRejected,
-    FailureReason,
-    PermanentFailure,
-    TransientFailure,
+from itom_forwarder.failures import ConfigError, FailureReason, PermanentFailure, TransientFailure
+from itom_forwarder.servicenow.answers import (
+    TRANSIENT_STATUSES,
+    error_of,
+    hint,
+    redirect_reason,
+    retry_after_seconds,
+    untrusted_certificate_reason,
 )
+from itom_forwarder.servicenow.auth import BasicAuth, InstanceAuth
+from itom_forwarder.servicenow.connection import ServiceNowConnection
+from itom_forwarder.servicenow.exceptions import AuthenticationRejected, CredentialsRejected
+from itom_forwarder.servicenow.options import ClientOptions
+from itom_forwarder.servicenow.session import bind_session, new_session
+
+if TYPE_CHECKING:
+    from itom_forwarder.servicenow.oauth import TokenCache
 
 logger = Logger(child=True)
 
 EVENT_API_PATH = "/api/global/em/jsonv2"
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BACKOFF_CAP_SECONDS = 8.0
-# The least time worth starting a request with: below this, give the time back to Lambda.
+# The least time worth starting a request with: below this, give the time back to the caller.
 MINIMUM_REQUEST_SECONDS = 0.5
+
+
+class ConnectionSource(Protocol):
+    """Where the connection comes from: `current()` may be cached, `refresh()` re-reads."""
+
+    def current(self) -> ServiceNowConnection: ...
+
+    def refresh(self) -> ServiceNowConnection: ...
 
 
 @dataclass(frozen=True)
@@ -45,102 +64,79 @@ class Delivered:
     elapsed_seconds: float
 
 
-def _error_of(response: requests.Response) -> tuple[str, str | None]:
-    """ServiceNow's `error.message` and `error.detail`, or a neutral description.
+def auth_for(
+    connection: ServiceNowConnection, session: requests.Session, token_cache: TokenCache | None
+) -> InstanceAuth:
+    """The auth the secret asks for. OAuth's modules (PyJWT, cryptography) load only here."""
+    if connection.use_oauth:
+        from itom_forwarder.servicenow.oauth import OAuthJwtAuth, TokenCache
 
-    A non-JSON body (a proxy's or login page) is not copied: it says nothing useful and
-    could hold anything.
-    """
-    try:
-        body = response.json()
-    except ValueError:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        return f"non-JSON answer ({kind})", None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        message = str(error.get("message") or "no message")[:500]
-        detail = error.get("detail")
-        return message, str(detail)[:1000] if detail else None
-    if isinstance(error, str):  # the OAuth endpoint's shape: {"error": ..., "error_description": ...}
-        return error[:200], str(body.get("error_description") or "")[:500] or None
-    return "answer without an error message", None
+        return OAuthJwtAuth(connection, session, token_cache or TokenCache())
+    if not connection.username or not connection.password:
+        raise ConfigError("username, password: required for basic authentication")
+    return BasicAuth(connection.username, connection.password)
 
 
-def untrusted_certificate_reason(step: str) -> FailureReason:
-    return FailureReason(
-        step,
-        "the instance's TLS certificate is not trusted",
-        None,
-        "for an instance behind a private CA, put the CA certificate in the secret as ca_certificate",
-    )
-
-
-def redirect_reason(step: str, response: requests.Response) -> FailureReason:
-    target = urlsplit(response.headers.get("Location", "")).hostname or "an unnamed location"
-    return FailureReason(
-        step,
-        f"the instance answered a redirect to {target}, which is not followed",
-        response.status_code,
-        "set instance_url to the instance's own URL (redirects could carry the credentials elsewhere)",
-    )
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """`Retry-After` as seconds (it may be a number or an HTTP date)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _hint(status: int) -> str:
-    return {
-        400: "ServiceNow rejected the request body",
-        401: "ServiceNow did not accept the credentials: check username/password in the secret",
-        403: "the user lacks the evt_mgmt_integration role (or an ACL denies the event API)",
-        404: "no event API at this URL: check instance_url and that Event Management is installed",
-        413: "the request body is larger than the instance accepts",
-    }.get(status, "ServiceNow refused the request")
+@dataclass(frozen=True)
+class _Bound:
+    connection: ServiceNowConnection
+    auth: InstanceAuth
 
 
 class ServiceNowClient:
-    """Sends records to one instance with one auth, over a shared requests.Session."""
+    """Sends records to the instance its connection source names, over one kept-alive session."""
 
     def __init__(
         self,
-        instance_url: str,
-        auth: InstanceAuth,
-        session: requests.Session,
-        settings: DeliverySettings,
+        connections: ConnectionSource,
+        options: ClientOptions,
         *,
+        session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.instance_url = instance_url
-        self.auth = auth
-        self._session = session
-        self._settings = settings
+        self._connections = connections
+        self._options = options
+        self._session = session or new_session()
         self._sleep = sleep
         self._clock = clock
+        self._bound: _Bound | None = None
+        self._token_cache: TokenCache | None = None
 
     @property
-    def event_api_url(self) -> str:
-        return self.instance_url + EVENT_API_PATH
+    def connection(self) -> ServiceNowConnection:
+        """The connection in use (read from the source when none is bound yet)."""
+        return self._bind().connection
+
+    @property
+    def auth(self) -> InstanceAuth:
+        return self._bind().auth
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The secret values of the connection last used (to keep them out of any text)."""
+        return self._bound.connection.secret_values if self._bound else ()
+
+    def _bind(self) -> _Bound:
+        connection = self._connections.current()
+        if self._bound is None or self._bound.connection != connection:
+            # First use, or the cached secret expired and came back different (rotation).
+            if connection.use_oauth and self._token_cache is None:
+                from itom_forwarder.servicenow.oauth import TokenCache
+
+                self._token_cache = TokenCache()  # outlives connections: a new secret version keeps its token
+            bind_session(self._session, connection, tls_verify=self._options.tls_verify)
+            self._bound = _Bound(connection, auth_for(connection, self._session, self._token_cache))
+        return self._bound
 
     def get(self, path: str, params: dict[str, str] | None = None, *, authenticated: bool = True) -> requests.Response:
         """A read from the instance (the connector check), with the same session and auth."""
+        bound = self._bind()
         return self._session.get(
-            self.instance_url + path,
+            bound.connection.instance_url + path,
             params=params,
-            auth=self.auth if authenticated else None,
-            timeout=(self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds),
+            auth=bound.auth if authenticated else None,
+            timeout=(self._options.connect_timeout_seconds, self._options.read_timeout_seconds),
             allow_redirects=False,
         )
 
@@ -148,6 +144,33 @@ class ServiceNowClient:
         """POST all records in one request, retrying transient failures until `deadline`
         (a `clock()` time) or the configured attempts run out."""
         body = json.dumps({"records": list(records)}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        bound = self._bind()
+        try:
+            return self._send_renewing_token(bound, body, deadline)
+        except CredentialsRejected:
+            # Compared with the connection the refused POST used, not with whatever the
+            # cache holds by now: a rotation picked up meanwhile must still be tried.
+            if self._connections.refresh() == bound.connection:
+                raise  # the secret has not changed: sending again cannot succeed
+            logger.info("ServiceNow refused the credentials; the secret has changed, retrying with it")
+            return self._send_renewing_token(self._bind(), body, deadline)
+
+    def _send_renewing_token(self, bound: _Bound, body: bytes, deadline: float) -> Delivered:
+        try:
+            return self._send_retrying(bound, body, deadline)
+        except AuthenticationRejected:
+            bound.auth.invalidate()  # whatever was cached is refused: never reuse it
+            if not bound.auth.renews_credentials:
+                raise  # basic auth: the same credentials get the same answer
+        # The token was revoked or expired early: one more try, with a new token.
+        logger.info("ServiceNow refused the access token; retrying with a new one")
+        try:
+            return self._send_retrying(bound, body, deadline)
+        except AuthenticationRejected:
+            bound.auth.invalidate()
+            raise
+
+    def _send_retrying(self, bound: _Bound, body: bytes, deadline: float) -> Delivered:
         started = self._clock()
         attempt = 0
         while True:
@@ -157,11 +180,11 @@ class ServiceNowClient:
                 raise TransientFailure(
                     FailureReason("deliver", "no time left in the invocation to reach ServiceNow"), attempt - 1
                 )
-            outcome = self._attempt(body, remaining, attempt)
+            outcome = self._attempt(bound, body, remaining, attempt)
             if isinstance(outcome, Delivered):
                 return Delivered(outcome.status, outcome.result, attempt, self._clock() - started)
             failure, wait = outcome
-            if attempt >= self._settings.attempts:
+            if attempt >= self._options.attempts:
                 raise failure
             remaining = deadline - self._clock()
             if wait + MINIMUM_REQUEST_SECONDS > remaining:
@@ -178,19 +201,25 @@ class ServiceNowClient:
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads the retries of many concurrent invocations.
-        ceiling = min(BACKOFF_CAP_SECONDS, self._settings.backoff_base_seconds * 2 ** (attempt - 1))
+        ceiling = min(BACKOFF_CAP_SECONDS, self._options.backoff_base_seconds * 2 ** (attempt - 1))
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
-    def _attempt(self, body: bytes, remaining: float, attempt: int) -> Delivered | tuple[TransientFailure, float]:
+    def _attempt(
+        self, bound: _Bound, body: bytes, remaining: float, attempt: int
+    ) -> Delivered | tuple[TransientFailure, float]:
         timeout = (
-            min(self._settings.connect_timeout_seconds, remaining),
-            min(self._settings.read_timeout_seconds, remaining),
+            min(self._options.connect_timeout_seconds, remaining),
+            min(self._options.read_timeout_seconds, remaining),
         )
         started = self._clock()
         try:
             # Redirects are never followed: they could lead the credentials off the allowed hosts.
             response = self._session.post(
-                self.event_api_url, data=body, auth=self.auth, timeout=timeout, allow_redirects=False
+                bound.connection.instance_url + EVENT_API_PATH,
+                data=body,
+                auth=bound.auth,
+                timeout=timeout,
+                allow_redirects=False,
             )
         except TransientFailure as failure:  # the auth could not get a token just now
             return failure, self._backoff(attempt)
@@ -203,22 +232,24 @@ class ServiceNowClient:
         except requests.ConnectionError as error:
             reason = FailureReason("deliver", f"cannot connect to the instance: {type(error).__name__}")
             return TransientFailure(reason, attempt), self._backoff(attempt)
-        elapsed = self._clock() - started
+        return self._classify(response, attempt, self._clock() - started)
+
+    def _classify(
+        self, response: requests.Response, attempt: int, elapsed: float
+    ) -> Delivered | tuple[TransientFailure, float]:
         status = response.status_code
         if 200 <= status < 300:
             return self._accepted(response, attempt, elapsed)
         if 300 <= status < 400:
             raise PermanentFailure(redirect_reason("deliver", response), attempt)
-        message, detail = _error_of(response)
-        reason = FailureReason("deliver", message, status, detail)
+        message, detail = error_of(response)
         if status in TRANSIENT_STATUSES:
             wait = retry_after_seconds(response)
-            return TransientFailure(reason, attempt), self._backoff(attempt) if wait is None else wait
+            failure = TransientFailure(FailureReason("deliver", message, status, detail), attempt)
+            return failure, self._backoff(attempt) if wait is None else wait
+        reason = FailureReason("deliver", message, status, detail or hint(status))
         if status == 401:
-            self.auth.invalidate()
-            raise AuthenticationRejected(FailureReason("deliver", message, status, detail or _hint(status)), attempt)
-        if detail is None:
-            reason = FailureReason("deliver", message, status, _hint(status))
+            raise AuthenticationRejected(reason, attempt)
         raise PermanentFailure(reason, attempt)
 
     def _accepted(self, response: requests.Response, attempt: int, elapsed: float) -> Delivered:

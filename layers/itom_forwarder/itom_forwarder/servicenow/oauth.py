@@ -21,10 +21,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from itom_forwarder.config import ConfigError, ConnectionConfig
+from itom_forwarder.failures import ConfigError, FailureReason, PermanentFailure, TransientFailure
+from itom_forwarder.servicenow.answers import redirect_reason, untrusted_certificate_reason
 from itom_forwarder.servicenow.auth import InstanceAuth
-from itom_forwarder.servicenow.client import redirect_reason, untrusted_certificate_reason
-from itom_forwarder.servicenow.errors import FailureReason, PermanentFailure, TokenRequestRefused, TransientFailure
+from itom_forwarder.servicenow.connection import ServiceNowConnection
+from itom_forwarder.servicenow.exceptions import TokenRequestRefused
 
 if TYPE_CHECKING:
     from requests import PreparedRequest
@@ -88,7 +89,7 @@ def load_private_key(pem: str, password: str | None) -> RSAPrivateKey:
     return key
 
 
-def make_assertion(key: RSAPrivateKey, connection: ConnectionConfig, now: float | None = None) -> str:
+def make_assertion(key: RSAPrivateKey, connection: ServiceNowConnection, now: float | None = None) -> str:
     """The signed JWT: RS256, `kid` the verifier map's key ID, a fresh `jti` every time
     (ServiceNow verifies JTI by default and refuses a replay)."""
     issued = int(time.time() if now is None else now)
@@ -163,7 +164,7 @@ class OAuthJwtAuth(InstanceAuth):
 
     def __init__(
         self,
-        connection: ConnectionConfig,
+        connection: ServiceNowConnection,
         session: requests.Session,
         cache: TokenCache,
         clock: Callable[[], float] = time.monotonic,

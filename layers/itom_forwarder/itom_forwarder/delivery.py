@@ -1,0 +1,317 @@
+"""The delivery policy: the one place that decides what happens to inbound items.
+
+`deliver` takes any list of items (SNS or SQS records, an API request, replayed dead
+letters, the check's test event) and, for each, in order:
+  1. refused settings: a refused group the delivery needs keeps every item, with the
+     group's reason (no path can bypass ALLOWED_HOSTS or a refused mapping);
+  2. mapping: payload -> ITOM events, or InvalidPayload naming the problem;
+  3. the send: one POST per chunk of at most BATCH_MAX_RECORDS records (an item's
+     records are never split), and no further POST once the instance failed transiently;
+  4. classification of every failure by the one hierarchy: permanent or transient.
+Each item ends delivered, dead-lettered (with its reason and attempts), retry-later, or
+returned to the caller (an API sender's 400, the check's report). What a trigger can do
+with a failure is its `Disposition`; triggers only translate the outcomes for their
+caller (return, raise, batchItemFailures, an HTTP status, a report).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from itom_forwarder import formats
+from itom_forwarder.api_routes import ROUTES
+from itom_forwarder.dead_letters import DeadLetter
+from itom_forwarder.failures import ConfigError, FailureReason, ForwarderFailure, PermanentFailure, TransientFailure
+from itom_forwarder.inbound import Inbound
+from itom_forwarder.itom_event import InvalidPayload, ItomEvent
+from itom_forwarder.settings import DELIVERY, MAPPING
+
+if TYPE_CHECKING:
+    from itom_forwarder.container import Container
+
+__all__ = [
+    "API_REQUEST",
+    "ASYNC_INVOKE",
+    "CHECK",
+    "REPLAY_RETRY_DELAY_SECONDS",
+    "SQS_BATCH",
+    "Disposition",
+    "Fate",
+    "Handling",
+    "Outcome",
+    "deliver",
+    "preflight",
+    "replay_disposition",
+]
+
+logger = Logger(child=True)
+metrics = Metrics()  # Powertools shares one metric set between instances
+
+REPLAY_RUN_ATTRIBUTE = "replay_run"
+# A replayed message that fails again is put back this much later, so one run does not
+# meet it again (and the next run finds it).
+REPLAY_RETRY_DELAY_SECONDS = 60
+
+
+class Fate(StrEnum):
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"  # mapped to no event (an alarm state set to send nothing)
+    DEAD_LETTERED = "dead_lettered"
+    RETRY_LATER = "retry_later"
+    RETURNED = "returned"  # not kept: given back to the caller to answer
+    MAPPED = "mapped"  # a dry run: mapped, nothing sent or kept
+
+
+class Handling(StrEnum):
+    DEAD_LETTER = "dead_letter"
+    RETRY = "retry"
+    RETURN = "return"
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What the trigger's caller does with an item that is not delivered, by failure class."""
+
+    invalid: Handling = Handling.DEAD_LETTER
+    permanent: Handling = Handling.DEAD_LETTER
+    transient: Handling = Handling.RETRY
+    dead_letter_delay_seconds: int = 0
+    dead_letter_attributes: Mapping[str, str] = field(default_factory=dict)
+
+    def handling_of(self, failure: ForwarderFailure) -> Handling:
+        if isinstance(failure, InvalidPayload):
+            return self.invalid
+        return self.permanent if isinstance(failure, PermanentFailure) else self.transient
+
+
+# SNS, EventBridge and alarm actions: Lambda retries an invocation that raises.
+ASYNC_INVOKE = Disposition()
+# Buffered mode: SQS delivers a message reported in batchItemFailures again.
+SQS_BATCH = Disposition()
+# An API sender is told at once: a body that cannot map is its to fix (400); anything else
+# is kept for replay, since the request is answered now.
+API_REQUEST = Disposition(invalid=Handling.RETURN, transient=Handling.DEAD_LETTER)
+# The connector check reports; its test event is never kept.
+CHECK = Disposition(invalid=Handling.RETURN, permanent=Handling.RETURN, transient=Handling.RETURN)
+
+
+def replay_disposition(run_id: str, delay_seconds: int = REPLAY_RETRY_DELAY_SECONDS) -> Disposition:
+    """A replayed item that fails again is put back, delayed and tagged with the run."""
+    return Disposition(
+        transient=Handling.DEAD_LETTER,
+        dead_letter_delay_seconds=delay_seconds,
+        dead_letter_attributes={REPLAY_RUN_ATTRIBUTE: run_id},
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    item: Inbound
+    fate: Fate
+    input_format: str | None = None
+    records: tuple[dict[str, str], ...] = ()
+    failure: ForwarderFailure | None = None
+    dlq_message_id: str | None = None
+
+    @property
+    def reason(self) -> FailureReason | None:
+        return self.failure.reason if self.failure else None
+
+    @property
+    def message_keys(self) -> list[str]:
+        return [record.get("message_key", "") for record in self.records]
+
+
+@dataclass(frozen=True)
+class _Mapped:
+    index: int
+    item: Inbound
+    input_format: str
+    records: tuple[dict[str, str], ...]
+
+
+def preflight(container: Container) -> ConfigError | None:
+    """The refused settings every delivery stops at (the check reports the same)."""
+    refusal = container.settings.refusal(MAPPING, DELIVERY)
+    return ConfigError(refusal) if refusal else None
+
+
+def _events_of(item: Inbound, options: formats.MappingOptions) -> tuple[str, list[ItomEvent]]:
+    if item.route is None:
+        return formats.to_events(item.notification, options)
+    route = ROUTES[item.route]
+    try:
+        payload = json.loads(item.notification.message)
+    except ValueError:
+        raise InvalidPayload(f"the {item.route} request body is not JSON") from None
+    return route.input_format, route.to_events(payload, item.notification, options)
+
+
+def chunks(mapped: Sequence[_Mapped], cap: int) -> Iterator[list[_Mapped]]:
+    """Items grouped so that each POST carries at most `cap` records; an item's records
+    are never split, so each item succeeds or fails as a whole."""
+    chunk: list[_Mapped] = []
+    size = 0
+    for entry in mapped:
+        if chunk and size + len(entry.records) > cap:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += len(entry.records)
+    if chunk:
+        yield chunk
+
+
+class _Run:
+    """One call of `deliver`: the outcomes so far, in the order of the items."""
+
+    def __init__(self, container: Container, disposition: Disposition, request_id: str | None) -> None:
+        self.container = container
+        self.disposition = disposition
+        self.request_id = request_id
+        self.outcomes: dict[int, Outcome] = {}
+        self.unavailable: TransientFailure | None = None
+
+    def not_delivered(
+        self, index: int, item: Inbound, input_format: str | None, failure: ForwarderFailure, records: int = 0
+    ) -> None:
+        handling = self.disposition.handling_of(failure)
+        if isinstance(failure, TransientFailure) and self.unavailable is None:
+            self.unavailable = failure
+        if handling is Handling.DEAD_LETTER:
+            self.outcomes[index] = self._dead_letter(item, input_format, failure)
+        else:
+            fate = Fate.RETRY_LATER if handling is Handling.RETRY else Fate.RETURNED
+            self.outcomes[index] = Outcome(item, fate, input_format, failure=failure)
+
+    def _dead_letter(self, item: Inbound, input_format: str | None, failure: ForwarderFailure) -> Outcome:
+        history = item.history
+        letter = DeadLetter(
+            payload=item.original,
+            source=item.source,
+            reason=failure.reason,
+            attempts=(history.attempts if history else 0) + failure.attempts,
+            input_format=input_format,
+            request_id=self.request_id,
+            first_failure_at=history.first_failure_at if history else None,
+        )
+        message_id = self.container.dead_letters.put(
+            letter,
+            secrets=self.container.secret_values(),
+            delay_seconds=self.disposition.dead_letter_delay_seconds,
+            extra_attributes=self.disposition.dead_letter_attributes,
+        )
+        logger.error(
+            "Event dead-lettered",
+            extra={
+                "reason": str(failure.reason),
+                "dlq_message_id": message_id,
+                "notification_id": item.notification.message_id,
+            },
+        )
+        metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
+        return Outcome(item, Fate.DEAD_LETTERED, input_format, failure=failure, dlq_message_id=message_id)
+
+    def send(self, chunk: list[_Mapped], deadline: float) -> None:
+        records = [record for entry in chunk for record in entry.records]
+        try:
+            if self.unavailable is not None:
+                # The instance just failed transiently: do not spend the invocation on
+                # POSTs that would fail the same way.
+                raise self.unavailable
+            delivered = self.container.client().send(records, deadline)
+        except (PermanentFailure, TransientFailure) as failure:
+            for entry in chunk:
+                self.not_delivered(entry.index, entry.item, entry.input_format, failure)
+            return
+        metrics.add_metric(name="EventsDelivered", unit=MetricUnit.Count, value=len(records))
+        metrics.add_metric(
+            name="ServiceNowLatency", unit=MetricUnit.Milliseconds, value=delivered.elapsed_seconds * 1000
+        )
+        if delivered.attempts > 1:  # only then: each metric costs the warm path ~20 µs
+            metrics.add_metric(name="DeliveryRetries", unit=MetricUnit.Count, value=delivered.attempts - 1)
+        logger.info(
+            "Events delivered to ServiceNow",
+            extra={
+                "records": len(records),
+                "formats": sorted({entry.input_format for entry in chunk}),
+                "attempts": delivered.attempts,
+                "result": delivered.result,
+            },
+        )
+        for entry in chunk:
+            self.outcomes[entry.index] = Outcome(entry.item, Fate.DELIVERED, entry.input_format, entry.records)
+
+
+def _tag_input_format(mapped: Sequence[_Mapped]) -> None:
+    """Metrics by input format: one dimension value per invocation ("mixed" for several;
+    a replay delivers message by message, and its first message names the format)."""
+    if "input_format" in metrics.dimension_set:
+        return
+    names = {entry.input_format for entry in mapped}
+    metrics.add_dimension(name="input_format", value=names.pop() if len(names) == 1 else "mixed")
+
+
+def deliver(
+    container: Container,
+    items: Sequence[Inbound],
+    deadline: float,
+    disposition: Disposition,
+    *,
+    request_id: str | None = None,
+    dry_run: bool = False,
+) -> list[Outcome]:
+    """Decide every item's fate (see the module's docstring); outcomes in item order.
+
+    Raises only when a dead letter cannot be written (or on a bug): then nothing is known
+    to be kept, and the trigger must fail so that its caller retries.
+    """
+    run = _Run(container, disposition, request_id)
+    refused = preflight(container)
+    if refused is not None:
+        for index, item in enumerate(items):
+            run.not_delivered(index, item, None, refused)
+        return [run.outcomes[index] for index in range(len(items))]
+
+    options = container.settings.mapping
+    mapped: list[_Mapped] = []
+    received = invalid_items = 0
+    for index, item in enumerate(items):
+        route = ROUTES.get(item.route or "")
+        try:
+            input_format, events = _events_of(item, options)
+        except InvalidPayload as invalid:
+            run.not_delivered(index, item, route.input_format if route else None, invalid)
+            invalid_items += 1
+            continue
+        received += len(events)
+        records = tuple(event.to_record() for event in events)
+        if not records:
+            run.outcomes[index] = Outcome(item, Fate.SKIPPED, input_format)
+        elif dry_run:
+            run.outcomes[index] = Outcome(item, Fate.MAPPED, input_format, records)
+        else:
+            mapped.append(_Mapped(index, item, input_format, records))
+    if invalid_items < len(items):  # once per invocation, not once per record of a batch
+        metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=received)
+    if mapped:
+        _tag_input_format(mapped)
+    for chunk in chunks(mapped, container.settings.delivery.batch_max_records):
+        run.send(chunk, deadline)
+    if run.unavailable is not None:
+        logger.error(
+            "ServiceNow unavailable",
+            extra={
+                "reason": str(run.unavailable.reason),
+                "items": sum(1 for outcome in run.outcomes.values() if isinstance(outcome.failure, TransientFailure)),
+            },
+        )
+        metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
+    return [run.outcomes[index] for index in range(len(items))]

@@ -1,0 +1,110 @@
+"""Per-alarm overrides, set by the alarm's owner without touching the deployment.
+
+Alarm tags in the `itom:` namespace (when the alarm sends its tags with notifications),
+or the same `itom:<key>=<value>` lines in the alarm description (where tags are not
+propagated). Tags win over description lines.
+
+    itom:severity                   the severity in ALARM state (a digit or a name)
+    itom:severity:ok                the severity in OK state (default Clear closes the alert)
+    itom:severity:insufficient_data the severity in INSUFFICIENT_DATA; `none` sends nothing
+    itom:node, itom:resource, itom:type, itom:source, itom:event_class, itom:metric_name,
+    itom:message_key, itom:ci_type, itom:description    the field as given
+
+An override that cannot be used (an unknown key, a severity that is no severity) is
+reported in additional_info and the log; the alert is still sent with the built-in value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from itom_forwarder.itom_event import InvalidPayload, normalise_severity
+
+PREFIX = "itom:"
+FIELD_KEYS = (
+    "node",
+    "resource",
+    "type",
+    "source",
+    "event_class",
+    "metric_name",
+    "message_key",
+    "ci_type",
+    "description",
+)
+SEVERITY_KEYS = {
+    "severity": "ALARM",
+    "severity:alarm": "ALARM",
+    "severity:ok": "OK",
+    "severity:insufficient_data": "INSUFFICIENT_DATA",
+}
+SUPPRESS = "none"
+_DESCRIPTION_LINE = re.compile(r"^\s*itom:([a-z_:]+)\s*=\s*(.*?)\s*$", re.IGNORECASE)
+
+
+def tags_of(raw: object) -> dict[str, str]:
+    """Alarm tags as a map, from a map or a list of {Key, Value} (any key case)."""
+    if isinstance(raw, Mapping):
+        return {str(key): str(value) for key, value in raw.items() if value is not None}
+    tags: dict[str, str] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, Mapping):
+                lowered = {str(key).lower(): value for key, value in item.items()}
+                if lowered.get("key") is not None and lowered.get("value") is not None:
+                    tags[str(lowered["key"])] = str(lowered["value"])
+    return tags
+
+
+def split_description(description: str | None) -> tuple[str | None, dict[str, str]]:
+    """The description without its `itom:key=value` lines, and those lines as a map."""
+    if not description:
+        return description, {}
+    kept: list[str] = []
+    found: dict[str, str] = {}
+    for line in description.splitlines():
+        match = _DESCRIPTION_LINE.match(line)
+        if match:
+            found[PREFIX + match.group(1).lower()] = match.group(2)
+        else:
+            kept.append(line)
+    return "\n".join(kept).strip() or None, found
+
+
+@dataclass(frozen=True)
+class AlarmOverrides:
+    fields: Mapping[str, str] = field(default_factory=dict)
+    # State → severity digit, or None for "send nothing".
+    severity_by_state: Mapping[str, str | None] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+def parse_overrides(tags: Mapping[str, str], description_lines: Mapping[str, str]) -> AlarmOverrides:
+    fields: dict[str, str] = {}
+    severities: dict[str, str | None] = {}
+    problems: list[str] = []
+    # Description lines first, so tags (applied after) win.
+    for origin, source in (("description", description_lines), ("tag", tags)):
+        for raw_key, value in source.items():
+            if not raw_key.lower().startswith(PREFIX):
+                continue
+            key = raw_key[len(PREFIX) :].lower()
+            if key in FIELD_KEYS:
+                if value.strip():
+                    fields[key] = value.strip()
+            elif key in SEVERITY_KEYS:
+                state = SEVERITY_KEYS[key]
+                if value.strip().lower() == SUPPRESS:
+                    severities[state] = None
+                    continue
+                try:
+                    severities[state] = normalise_severity(value, field_name=f"{origin} {raw_key}")
+                except InvalidPayload as problem:
+                    problems.append(str(problem))
+            else:
+                problems.append(
+                    f"{origin} {raw_key}: not an override key (itom:{', itom:'.join(FIELD_KEYS)}, itom:severity...)"
+                )
+    return AlarmOverrides(fields, severities, tuple(problems))

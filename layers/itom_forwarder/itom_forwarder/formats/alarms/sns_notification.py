@@ -1,0 +1,121 @@
+"""The CloudWatch alarm notification that an alarm publishes to SNS (the SNS `Message`).
+
+Shapes: the classic single-metric alarm (`Trigger.MetricName`), metric math and anomaly
+detection (`Trigger.Metrics`, `ThresholdMetricId`), composite (`AlarmRule`,
+`TriggeringChildren`), and the per-time-series notifications of multi time series
+Metrics Insights alarms (`AlarmContributorId`, `AlarmContributorAttributes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from itom_forwarder.formats.alarms.facts import AlarmFacts, ChildAlarm, Contributor, Dimension, MetricRef
+from itom_forwarder.formats.alarms.mapping import to_events as map_alarm
+from itom_forwarder.formats.alarms.overrides import tags_of
+from itom_forwarder.formats.aws import account_from_arn, region_from_arn, region_from_display_name
+from itom_forwarder.formats.json_values import as_mapping, text_or_none
+from itom_forwarder.formats.notification import Notification
+from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.itom_event import InvalidPayload, ItomEvent, parse_time
+
+ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
+
+
+def is_alarm_notification(message: object) -> bool:
+    return isinstance(message, Mapping) and "AlarmName" in message and "NewStateValue" in message
+
+
+def dimensions_of(raw: object) -> list[Dimension]:
+    """`[{"name": ..., "value": ...}]` as the classic notification writes them."""
+    if not isinstance(raw, list):
+        return []
+    return [
+        Dimension(str(item["name"]), str(item["value"]))
+        for item in raw
+        if isinstance(item, Mapping) and item.get("name") is not None and item.get("value") is not None
+    ]
+
+
+def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
+    metric = as_mapping(as_mapping(raw.get("MetricStat")).get("Metric"))
+    return MetricRef(
+        id=text_or_none(raw.get("Id")),
+        returns_data=bool(raw.get("ReturnData")),
+        expression=text_or_none(raw.get("Expression")),
+        label=text_or_none(raw.get("Label")),
+        namespace=text_or_none(metric.get("Namespace")),
+        name=text_or_none(metric.get("MetricName")),
+        dimensions=dimensions_of(metric.get("Dimensions")),
+    )
+
+
+def _contributor(message: Mapping[str, Any]) -> Contributor | None:
+    contributor_id = message.get("AlarmContributorId")
+    if not contributor_id:
+        return None
+    attributes = as_mapping(message.get("AlarmContributorAttributes"))
+    return Contributor(str(contributor_id), {str(k): str(v) for k, v in attributes.items()})
+
+
+def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
+    """Read the notification into AlarmFacts; raises InvalidPayload naming a broken field."""
+    name = message.get("AlarmName")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("AlarmName: required, a non-empty string")
+    state = message.get("NewStateValue")
+    if state not in ALARM_STATES:
+        raise InvalidPayload(f"NewStateValue: {str(state)[:40]!r} is not one of {', '.join(ALARM_STATES)}")
+    arn = message.get("AlarmArn") if isinstance(message.get("AlarmArn"), str) else None
+    region = (
+        region_from_arn(arn)
+        or region_from_arn(notification.topic_arn)
+        or region_from_display_name(message.get("Region"))
+    )
+    account = message.get("AWSAccountId") or account_from_arn(arn) or account_from_arn(notification.topic_arn)
+    changed_at = None
+    if message.get("StateChangeTime"):
+        changed_at = parse_time(message["StateChangeTime"], field_name="StateChangeTime")
+    trigger = as_mapping(message.get("Trigger"))
+    details: dict[str, object] = {
+        "statistic": trigger.get("Statistic") or trigger.get("ExtendedStatistic"),
+        "unit": trigger.get("Unit"),
+        "comparison_operator": trigger.get("ComparisonOperator"),
+        "threshold": trigger.get("Threshold"),
+        "threshold_metric_id": trigger.get("ThresholdMetricId"),
+        "period": trigger.get("Period"),
+        "evaluation_periods": trigger.get("EvaluationPeriods"),
+        "datapoints_to_alarm": trigger.get("DatapointsToAlarm"),
+        "treat_missing_data": trigger.get("TreatMissingData"),
+    }
+    children = [
+        ChildAlarm(str(child["Arn"]), as_mapping(child.get("State")).get("Value"))
+        for child in message.get("TriggeringChildren") or []
+        if isinstance(child, Mapping) and child.get("Arn")
+    ]
+    return AlarmFacts(
+        name=name,
+        state=state,
+        arn=arn,
+        account_id=str(account) if account else None,
+        region=region,
+        description=text_or_none(message.get("AlarmDescription")),
+        reason=text_or_none(message.get("NewStateReason")),
+        previous_state=text_or_none(message.get("OldStateValue")),
+        changed_at=changed_at,
+        metric_name=text_or_none(trigger.get("MetricName")),
+        namespace=text_or_none(trigger.get("Namespace")),
+        dimensions=dimensions_of(trigger.get("Dimensions")),
+        metrics=[_metric_ref(item) for item in trigger.get("Metrics") or [] if isinstance(item, Mapping)],
+        threshold_metric_id=text_or_none(trigger.get("ThresholdMetricId")),
+        alarm_rule=message.get("AlarmRule") if isinstance(message.get("AlarmRule"), str) else None,
+        children=children,
+        contributor=_contributor(message),
+        tags=tags_of(message.get("AlarmTags")),
+        details={key: value for key, value in details.items() if value not in (None, "")},
+    )
+
+
+def to_events(message: Mapping[str, Any], notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    return map_alarm(parse(message, notification), options, notification.context())

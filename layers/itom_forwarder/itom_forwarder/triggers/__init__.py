@@ -1,0 +1,45 @@
+"""The triggers: one module per way an event reaches the forwarder, each with the same
+entry signature, `handle(container, event, context) -> answer`. Each turns its event into
+inbound items, hands them to the delivery policy and translates the outcomes for its
+caller. `route` picks the trigger of a Lambda event, in this one place; a trigger's module
+is imported only when its first event arrives, so a cold start loads only its path.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from itom_forwarder.container import Container
+from itom_forwarder.inbound import records_of
+
+__all__ = ["Trigger", "route"]
+
+Trigger = Callable[[Container, Any, Any], dict[str, Any]]
+
+
+def _is_api_gateway_event(event: Mapping[str, Any]) -> bool:
+    """A REST API (payload 1.0) or HTTP API (payload 2.0) proxy event."""
+    if not isinstance(event.get("requestContext"), Mapping):
+        return False
+    return "httpMethod" in event or (event.get("version") == "2.0" and "routeKey" in event)
+
+
+def trigger_name(event: object) -> str:
+    """The trigger module that handles `event`."""
+    if not isinstance(event, Mapping):
+        return "asynchronous"  # kept as a direct event: plain text, never dropped
+    if _is_api_gateway_event(event):
+        return "api"
+    if event.get("action") == "check":  # an operator's check, not an alert
+        return "check"
+    if records_of(event, "eventSource", "aws:sqs") is not None:
+        return "sqs_batch"
+    return "asynchronous"  # SNS, EventBridge, alarm actions, direct generic alerts
+
+
+def route(event: object) -> Trigger:
+    module = importlib.import_module(f"itom_forwarder.triggers.{trigger_name(event)}")
+    handle: Trigger = module.handle
+    return handle

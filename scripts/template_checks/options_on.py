@@ -1,0 +1,50 @@
+"""A copy of template.yaml whose parameter defaults switch every option on.
+
+`sam validate` takes no parameter overrides: linting this copy catches anything that only
+shows once those branches are the ones taken by default, and gives checkov (which follows the
+defaults, e.g. it leaves out BufferQueue in direct mode) every resource and statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+
+# parameter: (default in template.yaml, default in the copy)
+DEFAULTS: dict[str, tuple[str, str]] = {
+    "DeliveryMode": ("direct", "buffered"),
+    "EnableTracing": ('"false"', '"true"'),
+    "QueueKmsKeyArn": ('""', KMS_KEY),
+    "SecretKmsKeyArn": ('""', KMS_KEY),
+    "AlarmTopicKmsKeyArn": ('""', KMS_KEY),
+    "OperationsTopicArn": ('""', "arn:aws:sns:eu-west-1:123456789012:operations"),
+    "ReservedConcurrency": ("0", "10"),
+    "ApiQuotaLimit": ("0", "100000"),
+}
+
+
+class OptionsOnError(Exception):
+    """A parameter of DEFAULTS is missing, or its Default is not the one expected."""
+
+
+def _keep_key_with(value: str) -> Callable[[re.Match[str]], str]:
+    """The replacement of a matched Default line: its key, then `value`."""
+    return lambda match: match.group(1) + value + "\n"
+
+
+def options_on(text: str) -> str:
+    """The template text with the Default line of each parameter of DEFAULTS replaced."""
+    for name, (old, new) in DEFAULTS.items():
+        # Only the Default line of that parameter block.
+        pattern = rf"(\n  {name}:\n(?:    .*\n)*?    Default: ){re.escape(old)}\n"
+        text, count = re.subn(pattern, _keep_key_with(new), text, count=1)
+        if count != 1:
+            raise OptionsOnError(f"error: no 'Default: {old}' in the {name} parameter of template.yaml")
+    return text
+
+
+def write_options_on(source: Path, target: Path) -> None:
+    target.write_text(options_on(source.read_text(encoding="utf-8")), encoding="utf-8")

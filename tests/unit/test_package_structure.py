@@ -1,0 +1,97 @@
+"""The library's shape: no import cycle; the ServiceNow client and the formats are leaves
+that import nothing of each other, of the settings or of the triggers; only the triggers
+(and the commands that run them) know the triggers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "itom_forwarder" / "itom_forwarder"
+ROOT_NAME = "itom_forwarder"
+
+
+def module_name(path: Path) -> str:
+    parts = [ROOT_NAME, *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports_of(module: str) -> set[str]:
+    """The library modules `module` imports when it runs (not those for type checking
+    only); `from package import name` counts as the submodule when `name` is one."""
+    found: set[str] = set()
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.If) and _is_type_checking(node):
+                continue
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    candidate = f"{node.module}.{alias.name}"
+                    found.add(candidate if candidate in MODULES else node.module)
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    visit([child])
+
+    visit(ast.parse(MODULES[module].read_text()).body)
+    return {name for name in found if name in MODULES and name != module}
+
+
+GRAPH = {module: imports_of(module) for module in MODULES}
+
+
+def test_no_import_cycle() -> None:
+    done: set[str] = set()
+
+    def walk(module: str, stack: list[str]) -> None:
+        if module in stack:
+            pytest.fail("import cycle: " + " -> ".join([*stack[stack.index(module) :], module]))
+        if module in done:
+            return
+        for imported in sorted(GRAPH[module]):
+            walk(imported, [*stack, module])
+        done.add(module)
+
+    for module in sorted(GRAPH):
+        walk(module, [])
+
+
+LEAF_ALLOWED = {
+    # The client knows the failure hierarchy and the package version, nothing else of the app.
+    "itom_forwarder.servicenow": ("itom_forwarder.servicenow", "itom_forwarder.failures", "itom_forwarder"),
+    "itom_forwarder.formats": ("itom_forwarder.formats", "itom_forwarder.itom_event", "itom_forwarder.failures"),
+}
+
+
+@pytest.mark.parametrize("leaf", LEAF_ALLOWED)
+def test_leaves_import_only_what_they_are_given(leaf: str) -> None:
+    allowed = LEAF_ALLOWED[leaf]
+    for module, imported in GRAPH.items():
+        if module == leaf or module.startswith(leaf + "."):
+            foreign = {
+                name for name in imported if not any(name == a or name.startswith(a + ".") for a in allowed[:-1])
+            }
+            foreign -= {allowed[-1]} if allowed[-1] == ROOT_NAME else set()
+            assert not foreign, f"{module} imports {sorted(foreign)}"
+
+
+def test_only_triggers_and_their_commands_import_triggers() -> None:
+    entry_points = {"itom_forwarder.check", "itom_forwarder.replay"}
+    for module, imported in GRAPH.items():
+        if module.startswith("itom_forwarder.triggers") or module in entry_points:
+            continue
+        assert not {name for name in imported if name.startswith("itom_forwarder.triggers")}, module
