@@ -163,20 +163,29 @@ class _Call:
         return self.request.args.get(name, "")
 
 
-def _read_body(request: Request, limit: int) -> tuple[bytes, bool, bool]:
-    """(body, too_large, close). A body over ``limit`` is read and dropped so the
-    connection stays usable; one over the drain limit closes the connection instead."""
+def _declared_length(request: Request) -> int | None:
+    """The Content-Length (0 when there is none), or None for a chunked body."""
     encoding = request.headers.get("Transfer-Encoding", "").strip().lower()
     if encoding not in ("", "identity", "chunked"):
         raise _Unreadable(501, "Unsupported Transfer-Encoding")
-    if encoding != "chunked":  # werkzeug dechunks the stream of a chunked request itself
-        length = request.headers.get("Content-Length")
-        if length is None:
-            return b"", False, False
-        if not length.strip().isdigit():
-            raise _Unreadable(400, "Invalid Content-Length")
-        if int(length) > _DRAIN_LIMIT:
-            return b"", True, True
+    if encoding == "chunked":  # werkzeug dechunks the stream of a chunked request itself
+        return None
+    length = request.headers.get("Content-Length")
+    if length is None:
+        return 0
+    if not length.strip().isdigit():
+        raise _Unreadable(400, "Invalid Content-Length")
+    return int(length)
+
+
+def _read_body(request: Request, limit: int) -> tuple[bytes, bool, bool]:
+    """(body, too_large, close). A body over ``limit`` is read and dropped so the
+    connection stays usable; one over the drain limit closes the connection instead."""
+    declared = _declared_length(request)
+    if declared == 0:
+        return b"", False, False
+    if declared is not None and declared > _DRAIN_LIMIT:
+        return b"", True, True
     parts: list[bytes] = []
     total = 0
     try:
@@ -416,6 +425,37 @@ def _table(state: EmulatorState, call: _Call) -> Response:
 # -------------------------------------------------------------------------- OAuth
 
 
+def _verified_claims(client: Any, assertion: str) -> dict[str, Any] | Response:
+    """The assertion's claims, or the refusal ServiceNow answers for the first check it fails."""
+    import jwt
+
+    refusals: tuple[tuple[type[Exception], str, str], ...] = (
+        (jwt.InvalidSignatureError, "server_error", "access_denied"),
+        (jwt.ExpiredSignatureError, "invalid_grant", "JWT has expired"),
+        (jwt.InvalidAudienceError, "invalid_grant", "Invalid audience"),
+        (jwt.InvalidIssuerError, "invalid_grant", "Invalid issuer"),
+        (jwt.ImmatureSignatureError, "invalid_grant", "JWT is not yet valid"),
+    )
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            assertion,
+            client.public_key,
+            algorithms=["RS256"],
+            audience=client.client_id,
+            issuer=client.client_id,
+            leeway=JWT_CLOCK_SKEW_SECONDS,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.MissingRequiredClaimError as error:
+        return _oauth_error(401, "invalid_grant", f"Missing claim: {error.claim}")
+    except jwt.InvalidTokenError as error:
+        for kind, code, description in refusals:
+            if isinstance(error, kind):
+                return _oauth_error(401, code, description)
+        return _oauth_error(401, "invalid_grant", f"Invalid JWT: {error}")
+    return claims
+
+
 def _oauth_token(state: EmulatorState, call: _Call) -> Response:
     import jwt
 
@@ -441,30 +481,9 @@ def _oauth_token(state: EmulatorState, call: _Call) -> Response:
         return _oauth_error(401, "invalid_grant", "Malformed JWT")
     if header.get("kid") != client.jwt_key_id or header.get("alg") != "RS256":
         return _oauth_error(401, "server_error", "access_denied")
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            assertion,
-            client.public_key,
-            algorithms=["RS256"],
-            audience=client.client_id,
-            issuer=client.client_id,
-            leeway=JWT_CLOCK_SKEW_SECONDS,
-            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-        )
-    except jwt.InvalidSignatureError:
-        return _oauth_error(401, "server_error", "access_denied")
-    except jwt.ExpiredSignatureError:
-        return _oauth_error(401, "invalid_grant", "JWT has expired")
-    except jwt.InvalidAudienceError:
-        return _oauth_error(401, "invalid_grant", "Invalid audience")
-    except jwt.InvalidIssuerError:
-        return _oauth_error(401, "invalid_grant", "Invalid issuer")
-    except jwt.MissingRequiredClaimError as error:
-        return _oauth_error(401, "invalid_grant", f"Missing claim: {error.claim}")
-    except jwt.ImmatureSignatureError:
-        return _oauth_error(401, "invalid_grant", "JWT is not yet valid")
-    except jwt.InvalidTokenError as error:
-        return _oauth_error(401, "invalid_grant", f"Invalid JWT: {error}")
+    claims = _verified_claims(client, assertion)
+    if isinstance(claims, Response):
+        return claims
     jti = claims.get("jti")
     issued = state.issue_token(client, str(claims["sub"]), None if jti is None else str(jti))
     if isinstance(issued, str):

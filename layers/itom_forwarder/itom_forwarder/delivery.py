@@ -219,6 +219,31 @@ class _Run:
         metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
         return Outcome(item, Fate.DEAD_LETTERED, input_format, failure=failure, dlq_message_id=message_id)
 
+    def map(self, items: Sequence[Inbound], options: formats.MappingOptions, *, dry_run: bool) -> list[_Mapped]:
+        """Map every item; what is left to send, in order. Skipped and dry-run items and
+        mapping problems get their outcome here."""
+        mapped: list[_Mapped] = []
+        received = invalid_items = 0
+        for index, item in enumerate(items):
+            route = ROUTES.get(item.route or "")
+            try:
+                input_format, events = _events_of(item, options)
+            except InvalidPayload as invalid:
+                self.not_delivered(index, item, route.input_format if route else None, invalid)
+                invalid_items += 1
+                continue
+            received += len(events)
+            records = tuple(event.to_record() for event in events)
+            if not records:
+                self.outcomes[index] = Outcome(item, Fate.SKIPPED, input_format)
+            elif dry_run:
+                self.outcomes[index] = Outcome(item, Fate.MAPPED, input_format, records)
+            else:
+                mapped.append(_Mapped(index, item, input_format, records))
+        if invalid_items < len(items):  # once per invocation, not once per record of a batch
+            metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=received)
+        return mapped
+
     def send(self, chunk: list[_Mapped], deadline: float) -> None:
         records = [record for entry in chunk for record in entry.records]
         try:
@@ -280,27 +305,7 @@ def deliver(
             run.not_delivered(index, item, None, refused)
         return [run.outcomes[index] for index in range(len(items))]
 
-    options = container.settings.mapping
-    mapped: list[_Mapped] = []
-    received = invalid_items = 0
-    for index, item in enumerate(items):
-        route = ROUTES.get(item.route or "")
-        try:
-            input_format, events = _events_of(item, options)
-        except InvalidPayload as invalid:
-            run.not_delivered(index, item, route.input_format if route else None, invalid)
-            invalid_items += 1
-            continue
-        received += len(events)
-        records = tuple(event.to_record() for event in events)
-        if not records:
-            run.outcomes[index] = Outcome(item, Fate.SKIPPED, input_format)
-        elif dry_run:
-            run.outcomes[index] = Outcome(item, Fate.MAPPED, input_format, records)
-        else:
-            mapped.append(_Mapped(index, item, input_format, records))
-    if invalid_items < len(items):  # once per invocation, not once per record of a batch
-        metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=received)
+    mapped = run.map(items, container.settings.mapping, dry_run=dry_run)
     if mapped:
         _tag_input_format(mapped)
     for chunk in chunks(mapped, container.settings.delivery.batch_max_records):
