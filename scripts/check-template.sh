@@ -24,8 +24,9 @@
 #      event: an EventBridge event or a CloudWatch alarm-action payload),
 #   3. the layer's lock (layers/itom_forwarder/requirements.txt): exact pins, every one with
 #      hashes, the direct pins of requirements.in locked at their versions,
-#   4. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists),
-#      no x86_64 wheel in it; then the built layer against the lock: the arm64 wheels are
+#   4. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists;
+#      it starts in the background as soon as the SAM CLI is there, and its output is shown
+#      here), no x86_64 wheel in it; then the built layer against the lock: the arm64 wheels are
 #      downloaded again from the lock with pip checking every hash (SAM's builder fetches
 #      them by name and version, without the hashes), and the layer must hold exactly the
 #      locked distributions, each file identical to the hash-checked wheel's, and nothing
@@ -65,6 +66,22 @@ template_checks() {
     PYTHONPATH="$ROOT/scripts" "$SAM_VENV/bin/python" -m template_checks "$@"
 }
 
+# Scratch space (the all-options copy, the transformed templates, the build log, the wheels),
+# and the background jobs (the checkov install, sam build), ended if this script stops first.
+CHECK_DIR="$(mktemp -d)"
+CHECKOV_PID=""
+BUILD_PID=""
+cleanup() {
+    for pid in "$CHECKOV_PID" "$BUILD_PID"; do
+        if [ -n "$pid" ]; then
+            pkill -P "$pid" 2>/dev/null || true  # the job's pip or sam
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$CHECK_DIR"
+}
+trap cleanup EXIT
+
 # --- 0. SAM CLI and checkov, each in its own venv (SAM pins its own boto3, so not in the
 # project venv; checkov's dependencies conflict with SAM's) ---------------------------------
 PY="${SAM_PYTHON:-python3}"
@@ -94,15 +111,12 @@ mkdir -p "$ROOT/.tools"
 
 # checkov installs in the background while the SAM CLI does (each takes about a minute, mostly
 # downloading and unpacking); its output is shown once it is done.
-CHECKOV_PID=""
 if checkov_ok; then
     log "checkov ${CHECKOV_VERSION} already in .tools/checkov"
 else
     log "Installing checkov==${CHECKOV_VERSION} into .tools/checkov (with $("$PY" --version 2>&1)), in the background"
-    CHECKOV_LOG="$(mktemp)"
-    install_tool "$CHECKOV_VENV" "checkov==${CHECKOV_VERSION}" >"$CHECKOV_LOG" 2>&1 &
+    install_tool "$CHECKOV_VENV" "checkov==${CHECKOV_VERSION}" >"$CHECK_DIR/checkov-install.log" 2>&1 &
     CHECKOV_PID=$!
-    trap 'kill "$CHECKOV_PID" 2>/dev/null || true; rm -f "$CHECKOV_LOG"' EXIT
 fi
 
 if sam_ok; then
@@ -118,13 +132,55 @@ else
 fi
 "$SAM" --version
 
+# --- 4, started now. sam build needs only the SAM CLI: it runs in the background while the
+# checkov install finishes and steps 1-3 run (it mostly downloads and unpacks), and so does the
+# download of the hash-checked arm64 wheels the built layer is checked against; their output
+# is shown at step 4. -----------------------------------------------------------------------
+PY313=""
+if command -v pyenv >/dev/null 2>&1; then
+    PY313="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -V | tail -n 1 || true)"
+fi
+BUILD_WITH=""
+if [ -n "$PY313" ]; then
+    BUILD_WITH="pyenv"
+elif command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1; then
+    BUILD_WITH="path"
+fi
+
+build_and_download() {
+    if [ "$BUILD_WITH" = "pyenv" ]; then
+        log "sam build with pyenv Python ${PY313} (arm64)"
+        # sam build looks for python3.13 on PATH: make sure pyenv's shims are on it.
+        PATH="$(pyenv root)/shims:$PATH" PYENV_VERSION="$PY313" \
+            "$SAM" build --template-file template.yaml --build-dir "$BUILD_DIR"
+    else
+        log "sam build with $(python3.13 --version) from PATH (arm64)"
+        "$SAM" build --template-file template.yaml --build-dir "$BUILD_DIR"
+    fi
+    # SAM's builder checks the lock's hashes only for what it downloads for this machine: the
+    # arm64 wheels of the native packages it then fetches one by one, by name and version,
+    # unchecked. Download the Lambda platform's wheels again from the lock, pip checking every
+    # hash, with the platform tags SAM uses for python3.13 on arm64; the built layer must be
+    # exactly those files.
+    log "The built layer against the lock (arm64 wheels downloaded again, every hash checked)"
+    "$SAM_VENV/bin/python" -m pip download --quiet --disable-pip-version-check --require-hashes \
+        --only-binary=:all: --implementation cp --python-version 3.13 --abi cp313 \
+        --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
+        --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 \
+        --dest "$CHECK_DIR/wheels" -r "$LOCK"
+}
+
+if [ -n "$BUILD_WITH" ]; then
+    build_and_download >"$CHECK_DIR/build.log" 2>&1 &
+    BUILD_PID=$!
+fi
+
 if [ -n "$CHECKOV_PID" ]; then
     checkov_status=0
     wait "$CHECKOV_PID" || checkov_status=$?
+    CHECKOV_PID=""
     log "checkov install (ran in the background): exit ${checkov_status}"
-    cat "$CHECKOV_LOG"
-    rm -f "$CHECKOV_LOG"
-    trap - EXIT
+    cat "$CHECK_DIR/checkov-install.log"
     if [ "$checkov_status" -ne 0 ] || ! checkov_ok; then
         echo "error: checkov ${CHECKOV_VERSION} not usable after install" >&2
         "$CHECKOV" --version >&2 || true
@@ -142,8 +198,6 @@ log "sam validate --lint --region ${REGION}"
 # taken by default, and gives checkov (which follows the defaults: it leaves out a resource
 # whose condition is false, e.g. BufferQueue in direct mode) every resource and statement.
 log "sam validate --lint --region ${REGION} with every option on by default (temporary copy)"
-CHECK_DIR="$(mktemp -d)"
-trap 'rm -rf "$CHECK_DIR"' EXIT
 mkdir -p "$CHECK_DIR/options-on"
 OPTIONS_ON="$CHECK_DIR/options-on/template.yaml"
 template_checks options-on template.yaml "$OPTIONS_ON"
@@ -164,23 +218,18 @@ template_checks events events
 log "The layer's lock: ${LOCK}"
 template_checks lock "$LAYER_DIR/requirements.in" "$LOCK"
 
-# --- 4. build (arm64, python3.13) --------------------------------------------------------
-PY313=""
-if command -v pyenv >/dev/null 2>&1; then
-    PY313="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -V | tail -n 1 || true)"
-fi
-
-if [ -n "$PY313" ]; then
-    log "sam build with pyenv Python ${PY313} (arm64)"
-    # sam build looks for python3.13 on PATH: make sure pyenv's shims are on it.
-    export PATH="$(pyenv root)/shims:$PATH"
-    PYENV_VERSION="$PY313" "$SAM" build --template-file template.yaml --build-dir "$BUILD_DIR"
-elif command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys' >/dev/null 2>&1; then
-    log "sam build with $(python3.13 --version) from PATH (arm64)"
-    "$SAM" build --template-file template.yaml --build-dir "$BUILD_DIR"
-else
+# --- 4. build (arm64, python3.13), running since step 0 --------------------------------------
+if [ -z "$BUILD_WITH" ]; then
     log "python3.13 not found: skipping sam build"
     exit 0
+fi
+build_status=0
+wait "$BUILD_PID" || build_status=$?
+BUILD_PID=""
+cat "$CHECK_DIR/build.log"
+if [ "$build_status" -ne 0 ]; then
+    echo "error: sam build, or the download of the hash-checked arm64 wheels, failed (exit ${build_status})" >&2
+    exit 1
 fi
 
 # Native wheels must be aarch64: fail if any x86_64 wheel slipped into the artefacts.
@@ -190,16 +239,6 @@ if grep -rlE '^Tag: .*x86_64' --include=WHEEL "$BUILD_DIR" >/dev/null 2>&1; then
     exit 1
 fi
 
-# SAM's builder checks the lock's hashes only for what it downloads for this machine: the arm64
-# wheels of the native packages it then fetches one by one, by name and version, unchecked.
-# Download the Lambda platform's wheels again from the lock, pip checking every hash, with the
-# platform tags SAM uses for python3.13 on arm64; the built layer must be exactly those files.
-log "The built layer against the lock (arm64 wheels downloaded again, every hash checked)"
-"$SAM_VENV/bin/python" -m pip download --quiet --disable-pip-version-check --require-hashes \
-    --only-binary=:all: --implementation cp --python-version 3.13 --abi cp313 \
-    --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
-    --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 \
-    --dest "$CHECK_DIR/wheels" -r "$LOCK"
 template_checks layer "$LOCK" "$BUILD_DIR/ForwarderLayer/python" "$CHECK_DIR/wheels" \
     --own itom_forwarder requirements.txt requirements.in
 

@@ -35,6 +35,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/run-tests.XXXXXX")"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do
+        pkill -P "$pid" 2>/dev/null || true  # its pytest
         kill "$pid" 2>/dev/null || true
     done
     rm -rf "$work"

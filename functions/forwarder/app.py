@@ -2,8 +2,9 @@
 
 SNS, EventBridge and alarm actions, SQS batches of the buffered mode, API Gateway
 requests and `{"action": "check"}` are each handled by their trigger
-(itom_forwarder/triggers/), which `route` picks; all of them deliver through the one
-delivery policy and the same warm container state.
+(itom_forwarder/triggers/), picked once by `route`; all of them deliver through the one
+delivery policy and the same warm container state. Log lines, answers and errors pass the
+one redaction step (itom_forwarder/redaction.py).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from itom_forwarder import container
-from itom_forwarder.triggers import route
+from itom_forwarder import triggers
+from itom_forwarder.redaction import RedactingFormatter
 
-logger = Logger()
+logger = Logger(logger_formatter=RedactingFormatter())
 # An explicit default: without a namespace Powertools would fail the flush.
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ItomForwarder")
 
@@ -27,4 +28,4 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "I
     correlation_id_path="Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId", clear_state=True
 )
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return route(event)(container.current(), event, context)
+    return triggers.handle(event, context)

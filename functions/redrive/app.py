@@ -14,14 +14,15 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from itom_forwarder import container
-from itom_forwarder.triggers import redrive
+from itom_forwarder import triggers
+from itom_forwarder.redaction import RedactingFormatter
+from itom_forwarder.triggers import redrive as redrive_trigger
 
-logger = Logger()
+logger = Logger(logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ItomForwarder")
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return redrive.handle(container.current(), event, context)
+    return triggers.handle(event, context, redrive_trigger.handle)

@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qs, parse_qsl, urlencode
@@ -138,6 +138,24 @@ def _fault_response(fault: Fault) -> Response:
     except ValueError:
         content_type = "text/html;charset=UTF-8" if text.lstrip().startswith("<") else "text/plain;charset=UTF-8"
     return _response(fault.status, text.encode("utf-8"), content_type, headers)
+
+
+def _slow_body(fault: Fault, environ: WSGIEnvironment) -> Response:
+    """An answer whose body comes slowly, or is huge, or breaks off (a reset mid-body)."""
+
+    def body() -> Iterator[bytes]:
+        sent = 0
+        while sent < fault.size:
+            if fault.reset_after is not None and sent >= fault.reset_after:
+                _disconnect(environ)
+            piece = b"x" * min(fault.chunk, fault.size - sent)
+            yield piece
+            sent += len(piece)
+            if fault.seconds:
+                time.sleep(fault.seconds)
+
+    headers = [("Content-Length", str(fault.size))]
+    return Response(body(), status=f"{fault.status} {reason(fault.status)}", headers=headers, content_type="text/plain")
 
 
 # ----------------------------------------------------------------------- requests
@@ -272,6 +290,9 @@ class EmulatorApp:
         fault = self.state.take_fault("status", call.path)
         if fault is not None:
             return _fault_response(fault)
+        body_fault = self.state.take_fault("body", call.path)
+        if body_fault is not None:
+            return _slow_body(body_fault, call.request.environ)
         route = _ROUTES.get(call.path)
         if route is None:
             return _error(404, "Requested URI does not represent any resource", None)

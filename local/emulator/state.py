@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class OAuthClient:
 class Fault:
     """An injected answer for the next ``remaining`` requests to ``path``."""
 
-    kind: str  # "disconnect" | "delay" | "status" (a redirect is a status with a location)
+    kind: str  # "disconnect" | "delay" | "status" (a redirect is a status with a location) | "body"
     path: str
     remaining: int
     status: int = 0
@@ -107,6 +107,11 @@ class Fault:
     retry_after: int | None = None
     seconds: float = 0.0
     location: str | None = None
+    # A "body" fault: `size` bytes sent `chunk` at a time, `seconds` apart; the connection
+    # is reset after `reset_after` bytes when given.
+    size: int = 0
+    chunk: int = 0
+    reset_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,23 @@ class EmulatorState:
 
     def inject_delay(self, seconds: float, count: int = 1, *, path: str = EVENT_PATH) -> None:
         self._add_fault(Fault("delay", path, count, seconds=seconds))
+
+    def inject_body(
+        self,
+        status: int,
+        size: int,
+        *,
+        chunk: int = 65_536,
+        interval_seconds: float = 0.0,
+        reset_after: int | None = None,
+        count: int = 1,
+        path: str = EVENT_PATH,
+    ) -> None:
+        """Answer the next ``count`` requests to ``path`` with ``status`` and a body of
+        ``size`` bytes sent ``chunk`` bytes every ``interval_seconds`` (a slow or huge
+        answer), resetting the connection after ``reset_after`` bytes when given."""
+        fault = Fault("body", path, count, status, seconds=interval_seconds, size=size, chunk=chunk)
+        self._add_fault(replace(fault, reset_after=reset_after))
 
     def inject_disconnect(self, count: int = 1, *, path: str = EVENT_PATH) -> None:
         """Close the connection of the next ``count`` requests to ``path`` without an answer."""

@@ -63,8 +63,13 @@ def through_api(stack: LocalStack, payload: str) -> Classification:
 
 
 def through_replay(stack: LocalStack, payload: str) -> Classification:
-    # What Lambda's own DLQ holds after its retries: the original SNS event.
-    stack.aws.client("sqs").send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(sns_event(payload)))
+    # What Lambda's own DLQ holds after its retries: the original SNS event, with its attributes.
+    attributes = {"RequestID": "r-1", "ErrorCode": "200", "ErrorMessage": "HTTP 503: Service Unavailable"}
+    stack.aws.client("sqs").send_message(
+        QueueUrl=stack.queue_url,
+        MessageBody=json.dumps(sns_event(payload)),
+        MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()},
+    )
     report = Replayer(current(), retry_delay_seconds=0).run()
     assert (report.received, report.failed_again) == (1, 1)
     return only_dead_letter(stack)  # put back, with the reason it failed again

@@ -17,6 +17,7 @@ import pytest
 from itom_forwarder.dead_letters import (
     KIND,
     MAX_BODY_BYTES,
+    MAX_PAYLOAD_BYTES,
     VERSION,
     DeadLetter,
     NotADeadLetter,
@@ -142,6 +143,13 @@ def gzip_body(data: bytes) -> dict[str, Any]:
         (body_of(payload_gzip_base64="not base64!"), "payload_gzip_base64: not gzipped JSON in base64"),
         (gzip_body(b"plain, not gzip"), "payload_gzip_base64: not gzipped JSON in base64"),
         (gzip_body(gzip.compress(b"{not json")), "payload_gzip_base64: not gzipped JSON in base64"),
+        (gzip_body(gzip.compress(b'{"a": 1}')[:-12]), "payload_gzip_base64: not gzipped JSON in base64"),  # cut
+        (gzip_body(gzip.compress(b"\xff\xfe")), "payload_gzip_base64: not gzipped JSON in base64"),  # not UTF-8
+        (body_of(payload_gzip_base64="\ud83d"), "payload_gzip_base64: not gzipped JSON in base64"),
+        (body_of(payload_gzip_base64=12), "payload_gzip_base64: not a string"),
+        (gzip_body(gzip.compress(b"[" * 100_000 + b"]" * 100_000)), "payload_gzip_base64: the payload is nested too"),
+        # 40 MB of spaces in a 40 KB message: never unpacked whole into memory.
+        (gzip_body(gzip.compress(b" " * (MAX_PAYLOAD_BYTES + 1))), "payload_gzip_base64: more than 33554432 bytes"),
         (body_of(version=2), "version 2 is not supported (this forwarder reads 1)"),
         (body_of(version=None), "version None is not supported"),
         (body_of(source="email"), "source: 'email' is not one of sns, sqs, direct, api"),

@@ -1,12 +1,23 @@
-"""The delivery policy's pieces on their own: how items are grouped into POSTs, and what
-each trigger's disposition does with each class of failure."""
+"""The delivery policy's pieces on their own: how items are grouped into POSTs, what each
+trigger's disposition does with each class of failure, how a refused POST is split to
+isolate the refused items, and what happens when a dead letter cannot be written (on
+stand-ins for the instance and the queue; the same through the handler: tests/integration)."""
 
 from __future__ import annotations
 
+import json
+import math
+import time
+from collections.abc import Sequence
+from typing import cast
+
 import pytest
+from aws_lambda_powertools import Metrics
 from hypothesis import given
 from hypothesis import strategies as st
 
+from itom_forwarder.container import Container
+from itom_forwarder.dead_letters import DeadLetter
 from itom_forwarder.delivery import (
     API_REQUEST,
     ASYNC_INVOKE,
@@ -14,9 +25,14 @@ from itom_forwarder.delivery import (
     REPLAY_RETRY_DELAY_SECONDS,
     SQS_BATCH,
     Disposition,
+    Fate,
     Handling,
+    NotKept,
+    Outcome,
+    _is_splittable,
     _Mapped,
     chunks,
+    deliver,
     replay_disposition,
 )
 from itom_forwarder.failures import (
@@ -29,6 +45,9 @@ from itom_forwarder.failures import (
 from itom_forwarder.formats import Notification
 from itom_forwarder.inbound import Inbound
 from itom_forwarder.itom_event import InvalidPayload
+from itom_forwarder.servicenow.client import Delivered
+from itom_forwarder.servicenow.exceptions import AuthenticationRejected, TokenRequestRefused
+from itom_forwarder.settings import DeliverySettings, Settings
 
 
 def items(*sizes: int) -> list[_Mapped]:
@@ -130,3 +149,186 @@ def test_replay_puts_a_failed_item_back_later_tagged_with_its_run() -> None:
     assert replay_disposition("run-42", delay_seconds=5).dead_letter_delay_seconds == 5
     for disposition in (ASYNC_INVOKE, SQS_BATCH, API_REQUEST, CHECK):
         assert (disposition.dead_letter_delay_seconds, dict(disposition.dead_letter_attributes)) == (0, {})
+
+
+# --- splitting a refused POST, on a container whose instance and queue are stand-ins ---
+
+REFUSED_RECORD = FailureReason("deliver", "Bad record", 400, "ServiceNow rejected the request body")
+
+
+class StandInInstance:
+    """Refuses (400) any POST that holds a record of a bad key; records every POST."""
+
+    def __init__(self, bad: set[str], error: Exception | None = None) -> None:
+        self.bad = bad
+        self.error = error
+        self.posts: list[list[str]] = []
+
+    def send(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
+        keys = [record["message_key"] for record in records]
+        self.posts.append(keys)
+        if self.error is not None and len(self.posts) > 1:
+            raise self.error
+        if self.bad & set(keys):
+            raise PermanentFailure(REFUSED_RECORD, 1)
+        return Delivered(200, "{}", 1, 0.001)
+
+
+class StandInQueue:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.letters: list[DeadLetter] = []
+        self.error = error
+
+    def put(self, letter: DeadLetter, **_: object) -> str:
+        if self.error is not None:
+            raise self.error
+        self.letters.append(letter)
+        return f"dl-{len(self.letters)}"
+
+
+class StandInContainer:
+    def __init__(self, instance: StandInInstance, queue: StandInQueue | None = None, cap: int = 100) -> None:
+        self.settings = Settings("secret", "queue", delivery=DeliverySettings(batch_max_records=cap))
+        self.instance = instance
+        self.dead_letters = queue or StandInQueue()
+
+    def client(self) -> StandInInstance:
+        return self.instance
+
+    def secret_values(self) -> tuple[str, ...]:
+        return ()
+
+
+def alert_items(count: int) -> list[Inbound]:
+    return [
+        Inbound(
+            {"messageId": f"m-{index}"},
+            Notification(message=json.dumps({"node": f"n-{index}", "severity": "major", "message_key": f"k-{index}"})),
+            "sqs",
+            message_id=f"m-{index}",
+        )
+        for index in range(count)
+    ]
+
+
+def run(
+    container: StandInContainer, items: list[Inbound], disposition: Disposition = SQS_BATCH, *, dry_run: bool = False
+) -> list[Outcome]:
+    try:
+        return deliver(cast(Container, container), items, time.monotonic() + 30, disposition, dry_run=dry_run)
+    finally:
+        Metrics().clear_metrics()  # what the handler's flush does after each invocation
+
+
+@given(data=st.data(), count=st.integers(min_value=1, max_value=40))
+def test_a_refused_post_is_split_until_only_the_refused_items_are_dead_lettered(
+    data: st.DataObject, count: int
+) -> None:
+    bad = data.draw(st.sets(st.integers(min_value=0, max_value=count - 1), max_size=count))
+    instance = StandInInstance({f"k-{index}" for index in bad})
+    container = StandInContainer(instance)
+    outcomes = run(container, alert_items(count))
+    fates = [outcome.fate for outcome in outcomes]
+    assert fates == [Fate.DEAD_LETTERED if index in bad else Fate.DELIVERED for index in range(count)]
+    delivered = [key for post in instance.posts if not instance.bad & set(post) for key in post]
+    assert sorted(delivered) == sorted(f"k-{index}" for index in range(count) if index not in bad)  # each once
+    # Bounded: one POST, then for each refused item at most two per level of halving.
+    levels = math.ceil(math.log2(count)) if count > 1 else 0
+    assert len(instance.posts) <= 1 + 2 * len(bad) * levels
+    # Each dead letter counts the POSTs that carried its item, and ServiceNow's reason.
+    for letter in container.dead_letters.letters:
+        key = "k-" + letter.payload["messageId"].removeprefix("m-")  # type: ignore[index]
+        assert letter.attempts == sum(1 for post in instance.posts if key in post)
+        assert letter.reason == REFUSED_RECORD
+
+
+def test_one_bad_item_among_eight_costs_two_posts_per_level() -> None:
+    instance = StandInInstance({"k-5"})
+    run(StandInContainer(instance), alert_items(8))
+    assert [len(post) for post in instance.posts] == [8, 4, 4, 2, 1, 1, 2]
+
+
+def test_each_chunk_is_split_on_its_own() -> None:
+    instance = StandInInstance({"k-6"})
+    outcomes = run(StandInContainer(instance, cap=4), alert_items(8))
+    assert [len(post) for post in instance.posts] == [4, 4, 2, 2, 1, 1]
+    assert [outcome.fate for outcome in outcomes].count(Fate.DEAD_LETTERED) == 1
+
+
+SPLITTABLE = {
+    "400": (PermanentFailure(FailureReason("deliver", "Bad", 400)), True),
+    "413": (PermanentFailure(FailureReason("deliver", "Too large", 413)), True),
+    "401": (AuthenticationRejected(FailureReason("deliver", "User Not Authenticated", 401)), False),
+    "403": (PermanentFailure(FailureReason("deliver", "User Not Authorized", 403)), False),
+    "404": (PermanentFailure(FailureReason("deliver", "No such API", 404)), False),
+    "redirect": (PermanentFailure(FailureReason("deliver", "a redirect", 307)), False),
+    "2xx-without-result": (PermanentFailure(FailureReason("deliver", "without a result", 200)), False),
+    "token-400": (TokenRequestRefused(FailureReason("token", "invalid_grant", 400)), False),
+    "certificate": (PermanentFailure(FailureReason("deliver", "not trusted")), False),
+    "config": (CONFIG, False),
+}
+
+
+@pytest.mark.parametrize("name", SPLITTABLE)
+def test_only_a_refusal_one_record_can_cause_is_split(name: str) -> None:
+    failure, split = SPLITTABLE[name]
+    assert _is_splittable(failure) is split
+
+
+class RefusingEverything(StandInInstance):
+    def __init__(self, failure: PermanentFailure) -> None:
+        super().__init__(set())
+        self.failure = failure
+
+    def send(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
+        self.posts.append([record["message_key"] for record in records])
+        raise self.failure
+
+
+@pytest.mark.parametrize("name", [name for name, (_, split) in SPLITTABLE.items() if not split])
+def test_a_refusal_of_the_instance_is_one_post_for_the_whole_chunk(name: str) -> None:
+    instance = RefusingEverything(SPLITTABLE[name][0])  # type: ignore[arg-type]
+    outcomes = run(StandInContainer(instance), alert_items(6))
+    assert len(instance.posts) == 1
+    assert {outcome.fate for outcome in outcomes} == {Fate.DEAD_LETTERED}
+
+
+def test_an_item_whose_dead_letter_cannot_be_written_is_left_to_the_batch_s_retry() -> None:
+    queue = StandInQueue(RuntimeError("SQS is down"))
+    outcomes = run(StandInContainer(StandInInstance({"k-1"}), queue), alert_items(3))
+    assert [outcome.fate for outcome in outcomes] == [Fate.DELIVERED, Fate.RETRY_LATER, Fate.DELIVERED]
+    failure = outcomes[1].failure
+    assert isinstance(failure, NotKept)
+    assert failure.failure.reason == REFUSED_RECORD
+    assert str(failure.reason).startswith("dead-letter: the dead-letter queue could not be written (RuntimeError)")
+
+
+@pytest.mark.parametrize("disposition", [ASYNC_INVOKE, API_REQUEST], ids=["async", "api"])
+def test_elsewhere_a_dead_letter_that_cannot_be_written_fails_the_invocation(disposition: Disposition) -> None:
+    queue = StandInQueue(RuntimeError("SQS is down"))
+    with pytest.raises(RuntimeError, match="SQS is down"):
+        run(StandInContainer(StandInInstance({"k-0"}), queue), alert_items(1), disposition)
+
+
+def test_the_replay_leaves_an_item_it_cannot_put_back() -> None:
+    queue = StandInQueue(RuntimeError("SQS is down"))
+    [outcome] = run(StandInContainer(StandInInstance({"k-0"}), queue), alert_items(1), replay_disposition("r"))
+    assert (outcome.fate, type(outcome.failure)) == (Fate.RETRY_LATER, NotKept)
+
+
+def test_an_unexpected_error_of_the_client_fails_only_the_chunks_not_yet_delivered() -> None:
+    instance = StandInInstance(set(), error=KeyError("a bug"))  # the second POST raises
+    outcomes = run(StandInContainer(instance, cap=2), alert_items(6))
+    assert [outcome.fate for outcome in outcomes] == [Fate.DELIVERED] * 2 + [Fate.RETRY_LATER] * 4
+    assert len(instance.posts) == 2  # the third chunk is not tried: the instance counts as unavailable
+    assert str(outcomes[2].reason) == "deliver: the delivery failed unexpectedly: KeyError"
+
+
+def test_a_dry_run_keeps_nothing() -> None:
+    items = alert_items(1)
+    items.append(Inbound({}, Notification(message=json.dumps({"node": "x", "severity": "loud"})), "sqs"))
+    container = StandInContainer(StandInInstance(set()))
+    outcomes = run(container, items, dry_run=True)
+    assert [outcome.fate for outcome in outcomes] == [Fate.MAPPED, Fate.RETURNED]
+    assert container.dead_letters.letters == []
+    assert container.instance.posts == []

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from aws_lambda_powertools import Logger
 
+from itom_forwarder import redaction
 from itom_forwarder.dead_letters import DeadLetterQueue
 from itom_forwarder.failures import ConfigError
 from itom_forwarder.secrets import SecretConnections
@@ -81,6 +82,7 @@ def current() -> Container:
                 "Configuration refused: every event will be dead-lettered", extra={"group": group, "problem": refusal}
             )
         _container = Container(settings)
+        redaction.set_source(_container.secret_values)
     return _container
 
 

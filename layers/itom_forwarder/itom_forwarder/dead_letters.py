@@ -37,6 +37,9 @@ KIND = "itom-forwarder.dead-letter"
 VERSION = 1
 REDACTED = "[redacted]"
 MAX_BODY_BYTES = 1_000_000
+# The most a gzipped payload may unpack to (what was packed came from events of at most a
+# few MB: an SNS or SQS record, an API body of at most 1 MiB).
+MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 SOURCES = ("sns", "sqs", "direct", "api")
 
 
@@ -115,12 +118,31 @@ def encode(letter: DeadLetter, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def _gunzip(packed: bytes) -> bytes:
+    """At most MAX_PAYLOAD_BYTES of one gzip member: a small message cannot unpack into
+    more memory than the function has."""
+    unpacker = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    data = unpacker.decompress(packed, MAX_PAYLOAD_BYTES + 1)
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise Unreadable(f"payload_gzip_base64: more than {MAX_PAYLOAD_BYTES} bytes once unpacked")
+    if not unpacker.eof:
+        raise Unreadable("payload_gzip_base64: not gzipped JSON in base64")
+    return data
+
+
 def _payload_of(body: Mapping[str, Any]) -> object:
     if "payload_gzip_base64" not in body:
         return body.get("payload")
+    packed = body["payload_gzip_base64"]
+    if not isinstance(packed, str):
+        raise Unreadable("payload_gzip_base64: not a string")
     try:
-        return json.loads(gzip.decompress(base64.b64decode(str(body["payload_gzip_base64"]), validate=True)))
-    except (binascii.Error, OSError, EOFError, zlib.error, ValueError):
+        return json.loads(_gunzip(base64.b64decode(packed, validate=True)))
+    except Unreadable:
+        raise
+    except RecursionError:
+        raise Unreadable("payload_gzip_base64: the payload is nested too deeply to read") from None
+    except (binascii.Error, zlib.error, ValueError):  # UnicodeDecodeError is a ValueError
         raise Unreadable("payload_gzip_base64: not gzipped JSON in base64") from None
 
 

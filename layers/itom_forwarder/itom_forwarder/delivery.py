@@ -4,19 +4,25 @@
 letters, the check's test event) and, for each, in order:
   1. refused settings: a refused group the delivery needs keeps every item, with the
      group's reason (no path can bypass ALLOWED_HOSTS or a refused mapping);
-  2. mapping: payload -> ITOM events, or InvalidPayload naming the problem;
+  2. mapping: payload -> ITOM events, or InvalidPayload naming the problem (a crash of a
+     format while mapping one item is that item's InvalidPayload too: the others go on);
   3. the send: one POST per chunk of at most BATCH_MAX_RECORDS records (an item's
-     records are never split), and no further POST once the instance failed transiently;
+     records are never split), and no further POST once the instance failed transiently.
+     A chunk of several items refused for its content (400, 413: one record can cause
+     that) is sent again in halves, down to single items, so that only the refused
+     item(s) are dead-lettered and the others are delivered once;
   4. classification of every failure by the one hierarchy: permanent or transient.
 Each item ends delivered, dead-lettered (with its reason and attempts), retry-later, or
 returned to the caller (an API sender's 400, the check's report). What a trigger can do
-with a failure is its `Disposition`; triggers only translate the outcomes for their
-caller (return, raise, batchItemFailures, an HTTP status, a report).
+with a failure is its `Disposition`, including what happens when a dead letter cannot
+be written; triggers only translate the outcomes for their caller (return, raise,
+batchItemFailures, an HTTP status, a report).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -35,6 +41,7 @@ from itom_forwarder.settings import DELIVERY, MAPPING
 
 if TYPE_CHECKING:
     from itom_forwarder.container import Container
+    from itom_forwarder.servicenow.client import Delivered
 
 __all__ = [
     "API_REQUEST",
@@ -45,6 +52,7 @@ __all__ = [
     "Disposition",
     "Fate",
     "Handling",
+    "NotKept",
     "Outcome",
     "deliver",
     "preflight",
@@ -58,6 +66,10 @@ REPLAY_RUN_ATTRIBUTE = "replay_run"
 # A replayed message that fails again is put back this much later, so one run does not
 # meet it again (and the next run finds it).
 REPLAY_RETRY_DELAY_SECONDS = 60
+# Refusals that one record of a POST can cause: the chunk is split to find it. Any other
+# refusal (401, 403, 404, a redirect, a 2xx without result) is about the instance or the
+# credentials, and every half would get it too.
+SPLITTABLE_STATUSES = frozenset({400, 413})
 
 
 class Fate(StrEnum):
@@ -65,7 +77,7 @@ class Fate(StrEnum):
     SKIPPED = "skipped"  # mapped to no event (an alarm state set to send nothing)
     DEAD_LETTERED = "dead_lettered"
     RETRY_LATER = "retry_later"
-    RETURNED = "returned"  # not kept: given back to the caller to answer
+    RETURNED = "returned"  # not kept: given back to the caller to answer (any failure of a dry run)
     MAPPED = "mapped"  # a dry run: mapped, nothing sent or kept
 
 
@@ -84,6 +96,11 @@ class Disposition:
     transient: Handling = Handling.RETRY
     dead_letter_delay_seconds: int = 0
     dead_letter_attributes: Mapping[str, str] = field(default_factory=dict)
+    # A dead letter that cannot be written (SQS down): True leaves the item to the caller's
+    # retry (fate RETRY_LATER, failure NotKept: a batch reports it, the replay leaves the
+    # original message); False makes `deliver` raise, so the invocation fails and its
+    # caller retries (Lambda's asynchronous retries; the API answers 503).
+    retry_unkept: bool = False
 
     def handling_of(self, failure: ForwarderFailure) -> Handling:
         if isinstance(failure, InvalidPayload):
@@ -93,8 +110,10 @@ class Disposition:
 
 # SNS, EventBridge and alarm actions: Lambda retries an invocation that raises.
 ASYNC_INVOKE = Disposition()
-# Buffered mode: SQS delivers a message reported in batchItemFailures again.
-SQS_BATCH = Disposition()
+# Buffered mode: SQS delivers a message reported in batchItemFailures again, so an item
+# whose dead letter cannot be written is reported rather than failing the whole batch
+# (which would send the delivered ones again).
+SQS_BATCH = Disposition(retry_unkept=True)
 # An API sender is told at once: a body that cannot map is its to fix (400); anything else
 # is kept for replay, since the request is answered now.
 API_REQUEST = Disposition(invalid=Handling.RETURN, transient=Handling.DEAD_LETTER)
@@ -103,12 +122,28 @@ CHECK = Disposition(invalid=Handling.RETURN, permanent=Handling.RETURN, transien
 
 
 def replay_disposition(run_id: str, delay_seconds: int = REPLAY_RETRY_DELAY_SECONDS) -> Disposition:
-    """A replayed item that fails again is put back, delayed and tagged with the run."""
+    """A replayed item that fails again is put back, delayed and tagged with the run; when
+    it cannot be put back, the original message stays in the queue."""
     return Disposition(
         transient=Handling.DEAD_LETTER,
         dead_letter_delay_seconds=delay_seconds,
         dead_letter_attributes={REPLAY_RUN_ATTRIBUTE: run_id},
+        retry_unkept=True,
     )
+
+
+class NotKept(ForwarderFailure):
+    """An item's failure whose dead letter could not be written: nothing keeps it but the
+    caller's retry. `failure` is the failure that was to be dead-lettered."""
+
+    def __init__(self, failure: ForwarderFailure, error: Exception) -> None:
+        reason = FailureReason(
+            "dead-letter",
+            f"the dead-letter queue could not be written ({type(error).__name__})",
+            detail=f"the item failed with {failure.reason}",
+        )
+        super().__init__(reason, failure.attempts)
+        self.failure = failure
 
 
 @dataclass(frozen=True)
@@ -169,45 +204,87 @@ def chunks(mapped: Sequence[_Mapped], cap: int) -> Iterator[list[_Mapped]]:
         yield chunk
 
 
+def _is_splittable(failure: PermanentFailure) -> bool:
+    """A refusal of the POST's content, which one record can cause (not of the instance,
+    the credentials or the token, which every smaller POST would get too)."""
+    return failure.reason.step == "deliver" and failure.reason.status in SPLITTABLE_STATUSES
+
+
+def _map_one(item: Inbound, options: formats.MappingOptions) -> tuple[str, tuple[dict[str, str], ...]]:
+    """One item's format and records; a format's crash is the item's InvalidPayload."""
+    try:
+        input_format, events = _events_of(item, options)
+        return input_format, tuple(event.to_record() for event in events)
+    except InvalidPayload:
+        raise
+    except Exception as error:  # a bug in a format: this item only, never the batch
+        logger.exception(
+            "Mapping failed unexpectedly: the item is handled as invalid",
+            extra={"error": type(error).__name__, "notification_id": item.notification.message_id},
+        )
+        raise InvalidPayload(f"could not be mapped: {type(error).__name__}") from None
+
+
 class _Run:
     """One call of `deliver`: the outcomes so far, in the order of the items."""
 
-    def __init__(self, container: Container, disposition: Disposition, request_id: str | None) -> None:
+    def __init__(
+        self, container: Container, disposition: Disposition, request_id: str | None, *, dry_run: bool = False
+    ) -> None:
         self.container = container
         self.disposition = disposition
         self.request_id = request_id
+        self.dry_run = dry_run
         self.outcomes: dict[int, Outcome] = {}
         self.unavailable: TransientFailure | None = None
+        self.split_posts = 0  # POSTs made to isolate refused records
 
     def not_delivered(
-        self, index: int, item: Inbound, input_format: str | None, failure: ForwarderFailure, records: int = 0
+        self, index: int, item: Inbound, input_format: str | None, failure: ForwarderFailure, earlier_attempts: int = 0
     ) -> None:
         handling = self.disposition.handling_of(failure)
         if isinstance(failure, TransientFailure) and self.unavailable is None:
             self.unavailable = failure
-        if handling is Handling.DEAD_LETTER:
-            self.outcomes[index] = self._dead_letter(item, input_format, failure)
+        if self.dry_run:  # changes nothing: the failure is only reported
+            self.outcomes[index] = Outcome(item, Fate.RETURNED, input_format, failure=failure)
+        elif handling is Handling.DEAD_LETTER:
+            self.outcomes[index] = self._dead_letter(item, input_format, failure, earlier_attempts)
         else:
             fate = Fate.RETRY_LATER if handling is Handling.RETRY else Fate.RETURNED
             self.outcomes[index] = Outcome(item, fate, input_format, failure=failure)
 
-    def _dead_letter(self, item: Inbound, input_format: str | None, failure: ForwarderFailure) -> Outcome:
+    def _dead_letter(
+        self, item: Inbound, input_format: str | None, failure: ForwarderFailure, earlier_attempts: int
+    ) -> Outcome:
         history = item.history
         letter = DeadLetter(
             payload=item.original,
             source=item.source,
             reason=failure.reason,
-            attempts=(history.attempts if history else 0) + failure.attempts,
+            attempts=(history.attempts if history else 0) + earlier_attempts + failure.attempts,
             input_format=input_format,
             request_id=self.request_id,
             first_failure_at=history.first_failure_at if history else None,
         )
-        message_id = self.container.dead_letters.put(
-            letter,
-            secrets=self.container.secret_values(),
-            delay_seconds=self.disposition.dead_letter_delay_seconds,
-            extra_attributes=self.disposition.dead_letter_attributes,
-        )
+        try:
+            message_id = self.container.dead_letters.put(
+                letter,
+                secrets=self.container.secret_values(),
+                delay_seconds=self.disposition.dead_letter_delay_seconds,
+                extra_attributes=self.disposition.dead_letter_attributes,
+            )
+        except Exception as error:
+            if not self.disposition.retry_unkept:
+                raise  # nothing keeps the item: the invocation fails and its caller retries
+            logger.exception(
+                "Dead letter could not be written: the item is left to its caller's retry",
+                extra={
+                    "reason": str(failure.reason),
+                    "error": type(error).__name__,
+                    "notification_id": item.notification.message_id,
+                },
+            )
+            return Outcome(item, Fate.RETRY_LATER, input_format, failure=NotKept(failure, error))
         logger.error(
             "Event dead-lettered",
             extra={
@@ -219,7 +296,7 @@ class _Run:
         metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
         return Outcome(item, Fate.DEAD_LETTERED, input_format, failure=failure, dlq_message_id=message_id)
 
-    def map(self, items: Sequence[Inbound], options: formats.MappingOptions, *, dry_run: bool) -> list[_Mapped]:
+    def map(self, items: Sequence[Inbound], options: formats.MappingOptions) -> list[_Mapped]:
         """Map every item; what is left to send, in order. Skipped and dry-run items and
         mapping problems get their outcome here."""
         mapped: list[_Mapped] = []
@@ -227,16 +304,15 @@ class _Run:
         for index, item in enumerate(items):
             route = ROUTES.get(item.route or "")
             try:
-                input_format, events = _events_of(item, options)
+                input_format, records = _map_one(item, options)
             except InvalidPayload as invalid:
                 self.not_delivered(index, item, route.input_format if route else None, invalid)
                 invalid_items += 1
                 continue
-            received += len(events)
-            records = tuple(event.to_record() for event in events)
+            received += len(records)
             if not records:
                 self.outcomes[index] = Outcome(item, Fate.SKIPPED, input_format)
-            elif dry_run:
+            elif self.dry_run:
                 self.outcomes[index] = Outcome(item, Fate.MAPPED, input_format, records)
             else:
                 mapped.append(_Mapped(index, item, input_format, records))
@@ -244,18 +320,60 @@ class _Run:
             metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=received)
         return mapped
 
-    def send(self, chunk: list[_Mapped], deadline: float) -> None:
+    def _post(self, records: list[dict[str, str]], deadline: float) -> Delivered:
+        if self.unavailable is not None:
+            # The instance just failed transiently: do not spend the invocation on
+            # POSTs that would fail the same way.
+            raise self.unavailable
+        try:
+            return self.container.client().send(records, deadline)
+        except (PermanentFailure, TransientFailure):
+            raise
+        except Exception as error:
+            # Not a failure the client knows (a bug, an error of a library it did not
+            # expect): nothing is known to be stored, so the items are retried, and the
+            # items already delivered stay delivered.
+            logger.exception("ServiceNow delivery failed unexpectedly", extra={"error": type(error).__name__})
+            reason = FailureReason("deliver", f"the delivery failed unexpectedly: {type(error).__name__}")
+            raise TransientFailure(reason) from None
+
+    def send(self, chunk: list[_Mapped], deadline: float, earlier_attempts: int = 0) -> None:
+        """POST the chunk's records; a content refusal of several items is split."""
         records = [record for entry in chunk for record in entry.records]
         try:
-            if self.unavailable is not None:
-                # The instance just failed transiently: do not spend the invocation on
-                # POSTs that would fail the same way.
-                raise self.unavailable
-            delivered = self.container.client().send(records, deadline)
-        except (PermanentFailure, TransientFailure) as failure:
+            delivered = self._post(records, deadline)
+        except PermanentFailure as failure:
+            if len(chunk) > 1 and _is_splittable(failure):
+                self._split(chunk, failure, deadline, earlier_attempts + failure.attempts)
+                return
             for entry in chunk:
-                self.not_delivered(entry.index, entry.item, entry.input_format, failure)
+                self.not_delivered(entry.index, entry.item, entry.input_format, failure, earlier_attempts)
             return
+        except TransientFailure as failure:
+            for entry in chunk:
+                self.not_delivered(entry.index, entry.item, entry.input_format, failure, earlier_attempts)
+            return
+        self._delivered(chunk, records, delivered)
+
+    def _split(self, chunk: list[_Mapped], failure: PermanentFailure, deadline: float, attempts: int) -> None:
+        """Send the halves of a refused chunk: the good items are delivered, the refused
+        ones isolated. ceil(log2(items)) levels at most; each level splits only the
+        halves that were refused again."""
+        middle = len(chunk) // 2
+        logger.warning(
+            "ServiceNow refused a POST of several items: sending it again in halves to isolate the refused record",
+            extra={
+                "items": len(chunk),
+                "records": sum(len(entry.records) for entry in chunk),
+                "reason": str(failure.reason),
+                "remaining_seconds": round(deadline - time.monotonic(), 3),
+            },
+        )
+        for half in (chunk[:middle], chunk[middle:]):
+            self.split_posts += 1
+            self.send(half, deadline, attempts)
+
+    def _delivered(self, chunk: list[_Mapped], records: list[dict[str, str]], delivered: Delivered) -> None:
         metrics.add_metric(name="EventsDelivered", unit=MetricUnit.Count, value=len(records))
         metrics.add_metric(
             name="ServiceNowLatency", unit=MetricUnit.Milliseconds, value=delivered.elapsed_seconds * 1000
@@ -294,22 +412,26 @@ def deliver(
     dry_run: bool = False,
 ) -> list[Outcome]:
     """Decide every item's fate (see the module's docstring); outcomes in item order.
+    A dry run maps and reports: it sends nothing and keeps nothing (a failure is RETURNED).
 
-    Raises only when a dead letter cannot be written (or on a bug): then nothing is known
-    to be kept, and the trigger must fail so that its caller retries.
+    Raises only when a dead letter cannot be written and the disposition does not leave
+    such an item to its caller's retry (`retry_unkept`): then nothing is known to be kept,
+    and the trigger must fail so that its caller retries.
     """
-    run = _Run(container, disposition, request_id)
+    run = _Run(container, disposition, request_id, dry_run=dry_run)
     refused = preflight(container)
     if refused is not None:
         for index, item in enumerate(items):
             run.not_delivered(index, item, None, refused)
         return [run.outcomes[index] for index in range(len(items))]
 
-    mapped = run.map(items, container.settings.mapping, dry_run=dry_run)
+    mapped = run.map(items, container.settings.mapping)
     if mapped:
         _tag_input_format(mapped)
     for chunk in chunks(mapped, container.settings.delivery.batch_max_records):
         run.send(chunk, deadline)
+    if run.split_posts:
+        metrics.add_metric(name="SplitPosts", unit=MetricUnit.Count, value=run.split_posts)
     if run.unavailable is not None:
         logger.error(
             "ServiceNow unavailable",

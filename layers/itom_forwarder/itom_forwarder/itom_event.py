@@ -6,6 +6,7 @@ event API receives, so the limits and formats below are enforced in one place.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -138,7 +139,9 @@ def format_time(moment: datetime) -> str:
     """ServiceNow's `yyyy-MM-dd HH:mm:ss` in UTC; a naive datetime is taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(SERVICENOW_TIME_FORMAT)
+    moment = moment.astimezone(UTC)
+    # strftime's %Y does not pad years before 1000 on every platform.
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
 
 
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # later than 5138 CE in seconds: must be milliseconds
@@ -148,20 +151,29 @@ _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 _FRACTION = re.compile(r"\.(\d+)")
 
 
+def _quoted(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)  # only str, int and float get here
+    return repr(text if len(text) <= 60 else text[:60] + ELLIPSIS)
+
+
+def _from_epoch(value: str | float, field_name: str) -> datetime:
+    try:
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidPayload(f"{field_name}: {_quoted(value)} is not a time")
+        if abs(number) >= _EPOCH_MS_THRESHOLD:
+            number /= 1000.0
+        return datetime.fromtimestamp(number, tz=UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        raise InvalidPayload(f"{field_name}: {_quoted(value)} is out of range") from error
+
+
 def parse_time(value: object, *, field_name: str = "time_of_event") -> datetime:
     """Parse ISO-8601, ServiceNow's own format, or epoch seconds/milliseconds into UTC."""
     if isinstance(value, bool):
         raise InvalidPayload(f"{field_name}: {value!r} is not a time")
     if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMERIC.match(value.strip())):
-        number = float(value)
-        if not math.isfinite(number):
-            raise InvalidPayload(f"{field_name}: {value!r} is not a time")
-        if abs(number) >= _EPOCH_MS_THRESHOLD:
-            number /= 1000.0
-        try:
-            return datetime.fromtimestamp(number, tz=UTC)
-        except (OverflowError, OSError, ValueError) as error:
-            raise InvalidPayload(f"{field_name}: {value!r} is out of range") from error
+        return _from_epoch(value, field_name)
     if not isinstance(value, str) or not value.strip():
         raise InvalidPayload(f"{field_name}: {type(value).__name__} is not a time")
     text = value.strip()
@@ -170,14 +182,16 @@ def parse_time(value: object, *, field_name: str = "time_of_event") -> datetime:
     text = _FRACTION.sub(lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
     try:
         moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is after datetime's last moment in UTC
+        raise InvalidPayload(f"{field_name}: {_quoted(value)} is out of range") from None
     except ValueError:
         raise InvalidPayload(
-            f"{field_name}: {value[:60]!r} is not a time (expected ISO-8601, "
+            f"{field_name}: {_quoted(value)} is not a time (expected ISO-8601, "
             "'yyyy-MM-dd HH:mm:ss' UTC, or epoch seconds/milliseconds)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def valid_text(text: str) -> str:
@@ -193,43 +207,211 @@ def valid_text(text: str) -> str:
     return text
 
 
+# ServiceNow is Java: its field limits count UTF-16 code units, in which a character
+# outside the Basic Multilingual Plane (an emoji, say) takes two.
+def utf16_len(text: str) -> int:
+    """The length of `text` as ServiceNow counts it: UTF-16 code units."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _prefix(text: str, units: int) -> str:
+    """The longest start of `text` within `units` UTF-16 code units, never half a character."""
+    if units <= 0:
+        return ""
+    head = text[:units]  # each character is one or two units: this holds the prefix
+    if head.isascii():
+        return head
+    encoded = head.encode("utf-16-le", "surrogatepass")[: 2 * units]
+    if len(encoded) >= 2 and 0xD8 <= encoded[-1] <= 0xDB:
+        encoded = encoded[:-2]  # the first half of a surrogate pair: keep neither half
+    return encoded.decode("utf-16-le", "surrogatepass")
+
+
 def cut(text: str, limit: int) -> str:
-    """Cut to `limit` characters, marking the cut so a reader knows text is missing."""
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+    """Cut to `limit` UTF-16 code units, marking the cut so a reader knows text is missing."""
+    if len(text) <= limit and utf16_len(text) <= limit:
+        return text
+    return _prefix(text, limit - 1) + ELLIPSIS
+
+
+KEY_DIGEST_PREFIX = "sha256:"
+_KEY_DIGEST_UNITS = len(ELLIPSIS) + len(KEY_DIGEST_PREFIX) + 32
+
+
+def shorten_key(text: str, limit: int) -> str:
+    """A key within `limit` UTF-16 units that stays distinct: a key over the limit keeps a
+    readable start and ends with a hash of the whole key (`<start>…sha256:<32 hex>`), so
+    two long keys that differ only at the end stay two keys. A key within it is untouched."""
+    if len(text) <= limit and utf16_len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{_prefix(text, limit - _KEY_DIGEST_UNITS)}{ELLIPSIS}{KEY_DIGEST_PREFIX}{digest}"
+
+
+NESTED_TOO_DEEP = "[nested too deep]"
+UNREPRESENTABLE = "[not representable as text]"
 
 
 def stringify(value: object) -> str:
-    """ServiceNow wants strings: numbers and booleans as JSON writes them, objects as JSON."""
+    """ServiceNow wants strings: numbers and booleans as JSON writes them, objects as JSON.
+
+    Never fails: a value nested too deep to encode (json.loads accepts nesting that
+    json.dumps, called deeper in the stack, may refuse) becomes NESTED_TOO_DEEP; what JSON
+    cannot hold at all (an int past Python's digit limit) becomes UNREPRESENTABLE."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
     if isinstance(value, float) and math.isfinite(value):
         return repr(value)  # what json.dumps writes for a finite float, without its overhead
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    for sort_keys in (True, False):
+        try:
+            if isinstance(value, int):
+                return str(value)
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys, default=str)
+        except RecursionError:
+            return NESTED_TOO_DEEP
+        except ValueError:
+            break
+        except TypeError:
+            continue  # keys of mixed types cannot be sorted: once more, unsorted
+    return UNREPRESENTABLE
 
 
-def encode_additional_info(info: Mapping[str, object], limit: int = FIELD_LIMITS["additional_info"]) -> str:
-    """A JSON object of string values that fits `limit`, still valid JSON.
+# additional_info: at most this many entries are considered (the rest are counted in a
+# note), and a key longer than MAX_INFO_KEY is shortened (distinct keys stay distinct).
+MAX_INFO_ENTRIES = 200
+MAX_INFO_KEY = 128
+TRUNCATED_NOTE_KEY = "additional_info_truncated"
+_MIN_VALUE = 3  # the shortest a cut value gets: '"…"'
+
+
+def _json_string(text: str) -> str:
+    """`json.dumps(text, ensure_ascii=False)`, without the encoder's set-up per call."""
+    return _encode_string(text)
+
+
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _info_entries(info: Mapping[str, object], limit: int) -> tuple[dict[str, str], int]:
+    """The first MAX_INFO_ENTRIES entries that are not None, as valid text (a value longer
+    than the whole limit is pre-cut: it will be shortened anyway), and how many are left."""
+    entries: dict[str, str] = {}
+    left = 0
+    for key, value in info.items():
+        if value is None:
+            continue
+        if len(entries) >= MAX_INFO_ENTRIES:
+            left += 1
+            continue
+        name = shorten_key(valid_text(key if isinstance(key, str) else stringify(key)), MAX_INFO_KEY)
+        # Past the limit the value is cut anyway; one more character keeps it over the limit.
+        entries[name] = valid_text(stringify(value)[: limit + 1])
+    return entries, left
+
+
+def _note(count: int) -> str:
+    return f"{count} more keys not shown"
+
+
+class _Plan:
+    """Which entries fit and the longest a value may stay, decided from the lengths (UTF-16
+    units) of each entry's encoded key and value, measured once."""
+
+    def __init__(self, keys: Sequence[int], values: Sequence[int], left: int, limit: int) -> None:
+        self.keys, self.values, self.left, self.limit = keys, values, left, limit
+
+    def _note(self, count: int) -> int:
+        """The length the note adds (with its comma) when `count` entries are kept."""
+        note = self.left + len(self.keys) - count
+        if not note:
+            return 0
+        return len(_json_string(TRUNCATED_NOTE_KEY)) + 1 + len(_json_string(_note(note))) + (1 if count else 0)
+
+    def count(self) -> int | None:
+        """The most entries that fit with every value at its shortest: entries are dropped
+        from the end only when their keys do not fit. None when not even the note fits."""
+        # The JSON length of the first n entries, values at their shortest, before the note:
+        # braces, and per entry its key, colon, value and comma (the last has none).
+        size = 2 + sum(self.keys) + sum(min(value, _MIN_VALUE) + 2 for value in self.values) - bool(self.keys)
+        for count in range(len(self.keys), -1, -1):
+            if size + self._note(count) <= self.limit:
+                return count
+            if count:
+                size -= self.keys[count - 1] + min(self.values[count - 1], _MIN_VALUE) + 2 - (count == 1)
+        return None
+
+    def total(self, count: int, cap: int | None) -> int:
+        """The JSON length with the first `count` entries, values cut to `cap`, and the note."""
+        values = self.values[:count]
+        size = 2 + sum(self.keys[:count]) + 2 * count - bool(count)
+        size += sum(values) if cap is None else sum(min(value, cap) for value in values)
+        return size + self._note(count)
+
+    def cap(self, count: int) -> int | None:
+        """The longest (in JSON) a value may stay, so that the longest are cut first, each to
+        the same length; None when nothing needs cutting."""
+        if self.total(count, None) <= self.limit:
+            return None
+        low, high = _MIN_VALUE, max(self.values[:count], default=_MIN_VALUE)
+        while low < high:  # the largest cap that fits (count() made sure `low` does)
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if self.total(count, middle) <= self.limit else (low, middle - 1)
+        return low
+
+
+def _cut_value(value: str, cap: int) -> str:
+    """`value` cut so that its JSON string (quotes and escapes included) takes at most `cap` units."""
+    head = _prefix(value, cap - 3)  # the quotes and the ellipsis
+    over = utf16_len(_json_string(head + ELLIPSIS)) - cap
+    if over > 0:
+        # Escapes made it longer; every character dropped takes at least one unit with it.
+        head = head[: max(0, len(head) - over)]
+    return head + ELLIPSIS
+
+
+def encode_additional_info(
+    info: Mapping[str, object], limit: int = FIELD_LIMITS["additional_info"], *, omitted: int = 0
+) -> str:
+    """A JSON object of string values within `limit` UTF-16 units, still valid JSON.
 
     Cutting the JSON text would break it, so the longest values are shortened instead
-    until the whole fits; keys are kept so the reader sees what was there.
+    (each value longer than one common cap is cut to it, with the ellipsis); keys are kept
+    so the reader sees what was there, and entries are dropped from the end only when the
+    keys alone do not fit. At most MAX_INFO_ENTRIES entries are considered; what is left
+    out (with `omitted`, entries a format already left out) is counted in a last entry,
+    `"additional_info_truncated": "N more keys not shown"`. Linear: each entry's encoded
+    length is measured once, the text is serialised once.
     """
-    values = {str(key): stringify(value) for key, value in info.items() if value is not None}
-    text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
-    while len(text) > limit:
-        longest = max(values, key=lambda key: len(values[key]))
-        current = values[longest]
-        if len(current) <= 1:
-            # Only keys are left to blame: drop entries from the end.
-            values.pop(next(reversed(values)))
-        else:
-            excess = len(text) - limit
-            values[longest] = cut(current, max(1, len(current) - excess - 1))
-        text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
-    return text
+    entries, left = _info_entries(info, limit)
+    left += omitted
+    while True:  # twice at most: once more when an entry of the input has the note's key
+        names = list(entries)
+        plan = _Plan(
+            [utf16_len(_json_string(name)) for name in names],
+            [utf16_len(_json_string(value)) for value in entries.values()],
+            left,
+            limit,
+        )
+        count = plan.count()
+        if count is None:
+            return "{}"
+        note = left + len(names) - count
+        if not note or TRUNCATED_NOTE_KEY not in entries:
+            break
+        del entries[TRUNCATED_NOTE_KEY]  # the note takes its place
+        left += 1
+    cap = plan.cap(count)
+    kept = {
+        name: entries[name] if cap is None or size <= cap else _cut_value(entries[name], cap)
+        for name, size in zip(names[:count], plan.values, strict=False)
+    }
+    if note:
+        kept[TRUNCATED_NOTE_KEY] = _note(note)
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -249,21 +431,31 @@ class ItomEvent:
     resolution_state: str | None = None
     ci_type: str | None = None
     additional_info: Mapping[str, object] = field(default_factory=dict)
+    # Entries a format left out of additional_info to bound its work; counted in its note.
+    additional_info_omitted: int = 0
 
     def to_record(self) -> dict[str, str]:
-        """The record as the event API takes it: strings only, each within its limit."""
+        """The record as the event API takes it: strings only, each within its limit in
+        UTF-16 units (how ServiceNow counts), a long message key shortened so it stays distinct."""
         record: dict[str, str] = {}
         for name in _STRING_FIELDS:
             value = getattr(self, name)
             if value is None or value == "":
                 continue
-            text = valid_text(str(value))
+            text = valid_text(value if isinstance(value, str) else stringify(value))
             limit = FIELD_LIMITS.get(name)
-            record[name] = cut(text, limit) if limit else text
-        if self.additional_info:
-            record["additional_info"] = valid_text(encode_additional_info(self.additional_info))
+            if limit is None:
+                record[name] = text
+            else:
+                record[name] = shorten_key(text, limit) if name == "message_key" else cut(text, limit)
+        if self.additional_info or self.additional_info_omitted:
+            record["additional_info"] = encode_additional_info(
+                self.additional_info, omitted=self.additional_info_omitted
+            )
         return record
 
 
 # Field order of the record, read once (dataclasses.fields() per call is measurably slow).
-_STRING_FIELDS = tuple(item.name for item in fields(ItomEvent) if item.name != "additional_info")
+_STRING_FIELDS = tuple(
+    item.name for item in fields(ItomEvent) if item.name not in {"additional_info", "additional_info_omitted"}
+)

@@ -3,7 +3,7 @@
     python -m itom_forwarder.replay [--dry-run] [--max-messages N]
 
 with SERVICENOW_SECRET_ID and DLQ_URL (and AWS credentials) in the environment. Prints
-the replay report; exits 1 when a message failed again, 2 when the environment is
+the replay report; exits 1 when a message failed again (or could not be put back), 2 when the environment is
 incomplete. The redrive Lambda (functions/redrive) runs the same replay.
 """
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-messages: a number from 1 to {MAX_MESSAGES_LIMIT}")
     report = Replayer(container_or_exit(PROG)).run(dry_run=args.dry_run, max_messages=args.max_messages)
     print(json.dumps(report.as_dict(), indent=2))
-    return 1 if report.failed_again else 0
+    return 1 if report.failed_again or report.left_in_queue else 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ PERMANENT_SECRET_ERRORS = frozenset(
 )
 
 
+# Per request: connect within 2 s, answer within 3 s, two attempts in all (standard mode).
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 3
+MAX_ATTEMPTS = 2
+
+
 class SecretConnections:
     """The ServiceNow connection held in one secret."""
 
@@ -50,19 +56,32 @@ class SecretConnections:
     def _secrets(self) -> SecretsProvider:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
+            from botocore.config import Config
 
-            self._provider = SecretsProvider()
+            # boto3's defaults wait 60 s per read and retry for minutes: far past an
+            # invocation's budget. A slow Secrets Manager is a transient failure instead.
+            self._provider = SecretsProvider(
+                boto_config=Config(
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    read_timeout=READ_TIMEOUT_SECONDS,
+                    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+                )
+            )
         return self._provider
 
     def current(self, *, force_fetch: bool = False) -> ServiceNowConnection:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             raw = self._secrets().get(self._secret_id, max_age=self._max_age, force_fetch=force_fetch)
-        except GetParameterError as error:
+        except (GetParameterError, BotoCoreError, ClientError, AttributeError, OSError) as error:
             # Powertools keeps the AWS error as __context__; its text never holds the value.
-            code = getattr(error.__context__, "response", {}).get("Error", {}).get("Code")
-            text = f"secret {self._secret_id!r} could not be read: {error}"
+            cause = error.__context__ if isinstance(error, GetParameterError) else error
+            response = getattr(cause, "response", None)
+            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+            what = str(error) if isinstance(error, GetParameterError) else type(error).__name__
+            text = f"secret {self._secret_id!r} could not be read: {what}"
             if code in PERMANENT_SECRET_ERRORS:
                 raise ConfigError(text) from None
             raise SecretUnavailable(text) from None

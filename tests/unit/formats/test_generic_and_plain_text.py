@@ -140,15 +140,18 @@ def test_plain_text_message_keeps_subject_and_text() -> None:
     assert record["description"] == (
         "AWS Budgets: prod has exceeded your alert threshold\n\nYour budget 'prod' has exceeded 80% of its limit."
     )
-    assert record["message_key"] == f"{TOPIC}:AWS Budgets: prod has exceeded your alert threshold"
+    assert record["message_key"].startswith(f"{TOPIC}:AWS Budgets: prod has exceeded your alert threshold:sha256:")
     assert record["time_of_event"] == "2026-11-29 08:00:00"
 
 
-def test_plain_text_key_is_stable_per_topic_and_subject() -> None:
+def test_plain_text_key_is_topic_subject_and_a_hash_of_the_text() -> None:
     first = records("text one", subject="Disk full")[1][0]["message_key"]
+    again = records("text one", subject="Disk full")[1][0]["message_key"]
     second = records("text two", subject="Disk full")[1][0]["message_key"]
     other = records("text one", subject="CPU high")[1][0]["message_key"]
-    assert first == second != other
+    assert first == again
+    assert len({first, second, other}) == 3
+    assert first.startswith(f"{TOPIC}:Disk full:sha256:")
 
 
 def test_plain_text_without_subject_keys_on_the_text() -> None:
@@ -160,3 +163,69 @@ def test_json_of_unknown_shape_is_kept_as_text() -> None:
     name, [record] = records({"hello": "world"}, subject="app event")
     assert name == "plain_text"
     assert '{"hello": "world"}' in record["description"]
+
+
+RDS_SUBJECT = "RDS Notification Message"
+
+
+def rds_event(db: str, message: str = "DB instance restarted", **changes: object) -> dict[str, object]:
+    """An RDS event subscription's notification, as RDS publishes it to SNS."""
+    event: dict[str, object] = {
+        "Event Source": "db-instance",
+        "Event Time": "2026-11-29 08:15:00.000",
+        "Identifier Link": f"https://console.aws.amazon.com/rds/home?region=eu-west-1#dbinstance:id={db}",
+        "Source ID": db,
+        "Source ARN": f"arn:aws:rds:eu-west-1:123456789012:db:{db}",
+        "Event ID": "http://docs.amazonwebservices.com/AmazonRDS/latest/UserGuide/USER_Events.html#RDS-EVENT-0006",
+        "Event Message": message,
+    }
+    event.update(changes)
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def test_rds_events_about_different_instances_are_different_alerts() -> None:
+    first = records(rds_event("prod-db-1"), subject=RDS_SUBJECT)[1][0]["message_key"]
+    repeat = records(rds_event("prod-db-1"), subject=RDS_SUBJECT)[1][0]["message_key"]
+    other = records(rds_event("prod-db-2"), subject=RDS_SUBJECT)[1][0]["message_key"]
+    assert first == repeat == f"{TOPIC}:{RDS_SUBJECT}:arn:aws:rds:eu-west-1:123456789012:db:prod-db-1"
+    assert other != first
+
+
+def test_without_an_arn_the_source_id_and_its_kind_identify_the_object() -> None:
+    [record] = records(rds_event("prod-db-1", **{"Source ARN": None}), subject=RDS_SUBJECT)[1]
+    assert record["message_key"] == f"{TOPIC}:{RDS_SUBJECT}:db-instance/prod-db-1"
+
+
+@pytest.mark.parametrize(
+    ("payload", "identity"),
+    [
+        ({"SourceArn": "arn:aws:s3:::bucket", "detail": "x"}, "arn:aws:s3:::bucket"),
+        ({"resourceId": "db-1", "state": "bad"}, "db-1"),
+        ({"Resource": 42}, "42"),
+        ({"source_id": "i-1", "arn": "arn:aws:ec2:eu-west-1:1:instance/i-1"}, "arn:aws:ec2:eu-west-1:1:instance/i-1"),
+    ],
+)
+def test_identifying_fields_of_unknown_json_name_the_object(payload: dict[str, object], identity: str) -> None:
+    name, [record] = records(payload, subject="app event")
+    assert name == "plain_text"
+    assert record["message_key"] == f"{TOPIC}:app event:{identity}"
+
+
+def test_a_text_line_naming_the_object_identifies_it() -> None:
+    text = "AWS Budget Notification\n\nBudget Name: prod-monthly-budget\nACTUAL Amount: ${}\n"
+    first = records(text.format("812.47"), subject="AWS Budgets: over")[1][0]["message_key"]
+    later = records(text.format("901.10"), subject="AWS Budgets: over")[1][0]["message_key"]
+    assert first == later == f"{TOPIC}:AWS Budgets: over:prod-monthly-budget"
+
+
+def test_json_without_an_identity_is_keyed_on_a_hash_of_its_text() -> None:
+    one = records({"hello": "world"}, subject="app event")[1][0]["message_key"]
+    two = records({"hello": "there"}, subject="app event")[1][0]["message_key"]
+    assert one.startswith(f"{TOPIC}:app event:sha256:")
+    assert one != two
+
+
+def test_identities_that_differ_only_past_the_key_limit_stay_distinct() -> None:
+    keys = {records({"Source ID": "x" * 2000 + end})[1][0]["message_key"] for end in ("a", "b")}
+    assert len(keys) == 2
+    assert all(len(key) <= 1024 and "…sha256:" in key for key in keys)

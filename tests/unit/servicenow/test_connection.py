@@ -98,17 +98,23 @@ def test_instance_url_must_match_the_allowed_hosts() -> None:
 
 def test_ca_certificate_must_be_a_pem_certificate() -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
-    assert parse_connection(BASIC | {"ca_certificate": pem}).ca_certificate == pem
+    assert parse_connection(BASIC | {"ca_certificate": pem}).ca_certificate == pem + "\n"
+    # Pasted `openssl x509 -text` output around it (non-ASCII included) is left out.
+    dump = f"Certificate:\n    Issuer: CN=Ünïcode Corp — test\n{pem}\ntrailing text"
+    assert parse_connection(BASIC | {"ca_certificate": dump}).ca_certificate == pem + "\n"
     with pytest.raises(ConfigError, match="ca_certificate: not a PEM certificate"):
         parse_connection(BASIC | {"ca_certificate": "MIIB"})
 
 
-def test_unknown_keys_are_logged_by_name_and_accepted(function_logs: io.StringIO) -> None:
-    connection = parse_connection(BASIC | {"jira_token": "unrelated-value"})
+def test_unknown_keys_are_counted_not_named_and_accepted(function_logs: io.StringIO) -> None:
+    # A password pasted into the key column of the console's editor is a key: never logged.
+    connection = parse_connection(BASIC | {"jira_token": "unrelated-value", "S3cret-pasted-as-key": ""})
     assert connection.username == "svc.aws"
     logs = function_logs.getvalue()
     assert "ServiceNow secret has keys the forwarder does not use" in logs
-    assert "jira_token" in logs
+    assert '"unknown_keys":2' in logs
+    assert "S3cret-pasted-as-key" not in logs
+    assert "jira_token" not in logs
     assert "unrelated-value" not in logs
 
 

@@ -6,12 +6,12 @@ never read the environment: what they may change comes in `MappingOptions`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from itom_forwarder.formats import alertmanager, generic, plain_text
 from itom_forwarder.formats.alarms import alarm_action, eventbridge, sns_notification
+from itom_forwarder.formats.json_values import decode_json
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import ItomEvent
@@ -32,21 +32,15 @@ FORMATS: tuple[tuple[str, Callable[[object], bool], Mapper], ...] = (
 )
 
 
-def _decode(message: str) -> object:
-    try:
-        return json.loads(message)
-    except ValueError:
-        return None
-
-
 def to_events(notification: Notification, options: MappingOptions) -> tuple[str, list[ItomEvent]]:
     """Map one notification; returns the format's name and its events.
 
     Raises InvalidPayload (naming the field) when the payload is in a known format but
-    broken; anything unrecognised is kept as plain text rather than dropped.
+    broken, and nothing else; anything unrecognised (not JSON, JSON nested too deep to
+    decode, JSON in no known shape) is kept as plain text rather than dropped.
     """
-    payload = _decode(notification.message)
+    payload = decode_json(notification.message)
     for name, matches, mapper in FORMATS:
         if matches(payload):
             return name, mapper(payload, notification, options)
-    return "plain_text", plain_text.to_events(notification, options)
+    return "plain_text", plain_text.to_events(notification, options, payload)

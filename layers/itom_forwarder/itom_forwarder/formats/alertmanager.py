@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from itom_forwarder.formats.json_values import as_mapping
+from itom_forwarder.formats.json_values import MAX_ITEMS, as_mapping, shown, text_map, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import InvalidPayload, ItomEvent, Problem, format_time, map_each, parse_time
@@ -46,6 +46,7 @@ SEVERITY_BY_LABEL = {
     "p5": "5",
 }
 NODE_LABELS = ("instance", "host", "hostname", "node", "nodename")
+MAX_ALERTS = 1000  # per webhook, as generic records per message: the work stays bounded
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _HOST_PORT = re.compile(r"^(?P<host>[^:/\s]+|\[[0-9a-fA-F:]+\]):\d{1,5}$")
 
@@ -54,79 +55,124 @@ def is_alertmanager(payload: object) -> bool:
     return isinstance(payload, Mapping) and isinstance(payload.get("alerts"), list) and "status" in payload
 
 
-def _node(labels: Mapping[str, str]) -> str | None:
+def _label(labels: Mapping[str, Any], name: str) -> str | None:
+    """One label (or annotation) as text, wherever it is among any number of them."""
+    return text_or_none(labels.get(name))
+
+
+def _node(labels: Mapping[str, Any]) -> str | None:
     """`instance` is usually host:port (the scrape target); ServiceNow binds CIs by host."""
-    value = next((labels[name] for name in NODE_LABELS if labels.get(name)), None)
+    value = next((text for text in (_label(labels, name) for name in NODE_LABELS) if text), None)
     if value is None:
         return None
     match = _HOST_PORT.match(value)
     return match.group("host").strip("[]") if match else value
 
 
-def message_key(alert: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    fingerprint = alert.get("fingerprint")
+def message_key(alert: Mapping[str, Any], labels: Mapping[str, Any]) -> str:
+    """The fingerprint, or a hash of all the labels (however many: one pass in C)."""
+    fingerprint = text_or_none(alert.get("fingerprint"))
     if fingerprint:
         return f"alertmanager:{fingerprint}"
-    canonical = json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
-    return f"alertmanager:sha256:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+    canonical = _canonical(labels)
+    return f"alertmanager:sha256:{hashlib.sha256(canonical.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
+def _canonical(labels: Mapping[str, Any]) -> str:
+    """The labels as sorted, compact, ASCII JSON (what the key has always been hashed on)."""
+    try:
+        return json.dumps(labels, separators=(",", ":"), sort_keys=True, default=str)
+    except (RecursionError, TypeError, ValueError):
+        return json.dumps(text_map(labels, len(labels)), separators=(",", ":"), sort_keys=True)
+
+
+def _event_class(payload: Mapping[str, Any], external: str | None) -> str | None:
+    """The Alertmanager's host (from its externalURL), else the URL or the receiver."""
+    if external:
+        try:
+            host = urlsplit(external).netloc
+        except ValueError:  # "http://[not-an-ip", or a host NFKC normalisation would change
+            host = ""
+        return host or external
+    return text_or_none(payload.get("receiver"))
+
+
+def _status(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any]) -> str:
+    status = (text_or_none(alert.get("status")) or text_or_none(payload.get("status")) or "").lower()
+    if status not in ("firing", "resolved"):
+        reason = f"{shown(status)} is not firing or resolved"
+        raise InvalidPayload(f"alerts[{index}].status: {reason}", (Problem(reason, "status", index),))
+    return status
+
+
+def _time_of_event(moment: object) -> str | None:
+    if not moment or moment == ZERO_TIME:
+        return None
+    try:
+        return format_time(parse_time(moment))
+    except InvalidPayload:
+        return None  # ServiceNow then stamps the time it receives the event
 
 
 def _alert_to_event(
     alert: Mapping[str, Any], index: int, payload: Mapping[str, Any], options: MappingOptions
 ) -> ItomEvent:
-    labels = {str(k): str(v) for k, v in as_mapping(alert.get("labels")).items()}
-    annotations = {str(k): str(v) for k, v in as_mapping(alert.get("annotations")).items()}
-    status = str(alert.get("status") or payload.get("status") or "").lower()
-    if status not in ("firing", "resolved"):
-        raise InvalidPayload(
-            f"alerts[{index}].status: {status!r} is not firing or resolved",
-            (Problem(f"{status!r} is not firing or resolved", "status", index),),
-        )
+    raw_labels = as_mapping(alert.get("labels"))
+    raw_annotations = as_mapping(alert.get("annotations"))
+    status = _status(alert, index, payload)
     if status == "resolved":
         severity, moment = "0", alert.get("endsAt")
     else:
-        severity = SEVERITY_BY_LABEL.get(labels.get("severity", "").strip().lower(), options.default_severity)
+        severity = SEVERITY_BY_LABEL.get(
+            (_label(raw_labels, "severity") or "").strip().lower(), options.default_severity
+        )
         moment = alert.get("startsAt")
-    time_of_event = None
-    if moment and moment != ZERO_TIME:
-        try:
-            time_of_event = format_time(parse_time(moment))
-        except InvalidPayload:
-            time_of_event = None  # ServiceNow then stamps the time it receives the event
-    summary = annotations.get("summary") or annotations.get("title")
-    details = annotations.get("description") or annotations.get("message")
-    description = "\n".join(
-        part for part in (f"[{status.upper()}] {labels.get('alertname', 'alert')}", summary, details) if part
-    )
-    external = str(payload.get("externalURL") or "")
+    summary = _label(raw_annotations, "summary") or _label(raw_annotations, "title")
+    details = _label(raw_annotations, "description") or _label(raw_annotations, "message")
+    alertname = _label(raw_labels, "alertname")
+    description = "\n".join(part for part in (f"[{status.upper()}] {alertname or 'alert'}", summary, details) if part)
+    external = text_or_none(payload.get("externalURL"))
     info: dict[str, object] = {
         "status": status,
-        "labels": labels,
-        "annotations": annotations,
+        "labels": text_map(raw_labels),
+        "annotations": text_map(raw_annotations),
         "generator_url": alert.get("generatorURL"),
         "fingerprint": alert.get("fingerprint"),
         "receiver": payload.get("receiver"),
         "group_key": payload.get("groupKey"),
-        "alertmanager_url": external or None,
+        "alertmanager_url": external,
+    }
+    omitted = {
+        f"{name}_truncated": f"{len(raw) - MAX_ITEMS} more not shown"
+        for name, raw in (("labels", raw_labels), ("annotations", raw_annotations))
+        if len(raw) > MAX_ITEMS
     }
     return ItomEvent(
         severity=severity,
         source=SOURCE,
-        event_class=urlsplit(external).netloc or external or payload.get("receiver") or None,
-        node=_node(labels),
-        resource=labels.get("instance") or labels.get("job"),
-        metric_name=labels.get("alertname"),
-        type=labels.get("job"),
+        event_class=_event_class(payload, external),
+        node=_node(raw_labels),
+        resource=_label(raw_labels, "instance") or _label(raw_labels, "job"),
+        metric_name=alertname,
+        type=_label(raw_labels, "job"),
         description=description,
-        message_key=message_key(alert, labels),
-        time_of_event=time_of_event,
-        additional_info={key: value for key, value in info.items() if value not in (None, "", {})},
+        message_key=message_key(alert, raw_labels),
+        time_of_event=_time_of_event(moment),
+        additional_info={key: value for key, value in {**info, **omitted}.items() if value not in (None, "", {})},
     )
 
 
-def to_events(payload: Mapping[str, Any], notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+def to_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
     del notification  # the webhook carries everything itself
-    alerts = payload.get("alerts") or []
+    if not isinstance(payload, Mapping) or not is_alertmanager(payload):
+        raise InvalidPayload(
+            'payload: expected an Alertmanager webhook (version 4): {"status": ..., "alerts": [...]}',
+            (Problem("expected an Alertmanager webhook", "payload"),),
+        )
+    alerts = payload["alerts"]
     if not alerts:
         raise InvalidPayload("alerts: empty, expected at least one alert", (Problem("empty", "alerts"),))
+    if len(alerts) > MAX_ALERTS:
+        reason = f"{len(alerts)} alerts, at most {MAX_ALERTS} per message"
+        raise InvalidPayload(f"alerts: {reason}", (Problem(reason, "alerts"),))
     return map_each(alerts, lambda alert, index: _alert_to_event(alert, index, payload, options), collection="alerts")

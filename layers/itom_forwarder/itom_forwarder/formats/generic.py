@@ -8,14 +8,15 @@ whole, with every problem listed, so a replay after the fix sends it exactly onc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from itom_forwarder.formats.json_values import decode_json, json_type
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import (
     ITOM_FIELDS,
+    MAX_INFO_ENTRIES,
     RESOLUTION_STATES,
     InvalidPayload,
     ItomEvent,
@@ -36,9 +37,9 @@ def records_of(payload: object) -> list[object] | None:
     if isinstance(payload, list):
         return payload
     if isinstance(payload, Mapping):
-        if set(payload) == {"records"} and isinstance(payload["records"], list):
+        if len(payload) == 1 and isinstance(payload.get("records"), list):
             return list(payload["records"])
-        if ITOM_FIELDS & set(payload):
+        if any(name in payload for name in ITOM_FIELDS):
             return [payload]
     return None
 
@@ -47,29 +48,50 @@ def is_generic(payload: object) -> bool:
     return records_of(payload) is not None
 
 
-def _additional_info(value: object) -> dict[str, object]:
+def _additional_info(value: object) -> Mapping[str, object]:
     if value is None or value == "":
         return {}
     if isinstance(value, Mapping):
-        return dict(value)
+        return value
     if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = None
+        parsed = decode_json(value)
         # ServiceNow turns plain text into {"additional_content": ...}; do the same here
         # so extra keys can be merged into one object.
-        return dict(parsed) if isinstance(parsed, dict) else {"additional_content": value}
-    raise InvalidPayload("additional_info: must be an object or a string")
+        return parsed if isinstance(parsed, Mapping) else {"additional_content": value}
+    raise InvalidPayload(f"additional_info: must be an object or a string, got {json_type(value)}")
 
 
 def _resolution_state(value: object) -> str | None:
     if value in (None, ""):
         return None
-    matched = next((state for state in RESOLUTION_STATES if state.lower() == str(value).lower()), None)
+    text = value.strip().lower() if isinstance(value, str) else None
+    matched = next((state for state in RESOLUTION_STATES if state.lower() == text), None)
     if matched is None:
         raise InvalidPayload("resolution_state: must be New or Closing")
     return matched
+
+
+def _merged_info(
+    record: Mapping[str, Any], own: Mapping[str, object], context: Mapping[str, object]
+) -> tuple[dict[str, object], int]:
+    """additional_info: the route's context first (so it survives a cut), then the record's
+    own additional_info and its keys that are not ITOM fields, which win over the context.
+    At most MAX_INFO_ENTRIES entries are copied, however many the record has; the number
+    of keys left out is returned (counted, not visited)."""
+    info: dict[str, object] = {key: value for key, value in context.items() if value is not None}
+    extras = ((key, value) for key, value in record.items() if key not in ITOM_FIELDS)
+    extras_count = len(record) - sum(1 for name in ITOM_FIELDS if name in record)
+    omitted = 0
+    for items, count in ((iter(own.items()), len(own)), (extras, extras_count)):
+        looked = 0
+        for key, value in items:
+            if len(info) >= MAX_INFO_ENTRIES:
+                break
+            looked += 1
+            if value is not None:
+                info[key] = value
+        omitted += count - looked
+    return info, omitted
 
 
 def _record_to_event(
@@ -98,18 +120,17 @@ def _record_to_event(
     if record.get("time_of_event") not in (None, ""):
         time_of_event = checked("time_of_event", lambda: format_time(parse_time(record["time_of_event"])))
     resolution_state = checked("resolution_state", lambda: _resolution_state(record.get("resolution_state")))
-    info = checked("additional_info", lambda: _additional_info(record.get("additional_info"))) or {}
+    own = checked("additional_info", lambda: _additional_info(record.get("additional_info"))) or {}
     if problems:
         raise InvalidPayload("; ".join(map(str, problems)), tuple(problems))
-    info.update({key: value for key, value in record.items() if key not in ITOM_FIELDS})
-    for key, value in notification.context().items():
-        info.setdefault(key, value)
+    info, omitted = _merged_info(record, own, notification.context())
     return ItomEvent(
         severity=severity,
         source=fields.pop("source", options.sns_source),
         time_of_event=time_of_event,
         resolution_state=resolution_state,
-        additional_info={key: value for key, value in info.items() if value is not None},
+        additional_info=info,
+        additional_info_omitted=omitted,
         **fields,
     )
 

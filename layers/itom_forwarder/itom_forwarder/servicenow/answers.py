@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from itom_forwarder.failures import FailureReason
 
@@ -77,3 +79,51 @@ def hint(status: int) -> str:
         404: "no event API at this URL: check instance_url and that Event Management is installed",
         413: "the request body is larger than the instance accepts",
     }.get(status, "ServiceNow refused the request")
+
+
+# ServiceNow's answers are small JSON documents; an error page beyond this is cut.
+MAX_ANSWER_BYTES = 1_000_000
+_READ_SIZE = 65_536
+
+
+class AnswerTooSlow(Exception):
+    """The answer's body did not arrive before the deadline."""
+
+
+def read_answer(response: requests.Response, deadline: float, clock: Callable[[], float]) -> None:
+    """Read a streamed answer's body before `deadline` (a `clock()` time), at most
+    MAX_ANSWER_BYTES of it, into `response.content`.
+
+    A per-request read timeout bounds each socket read, not the whole body: an instance
+    feeding one byte every half second would hold the invocation for ever. Here every read
+    is given only the time left, and reading stops at the cap (the connection is then
+    dropped rather than drained). Raises AnswerTooSlow, or urllib3's errors for a broken
+    connection (ProtocolError), for the caller to classify.
+    """
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size < MAX_ANSWER_BYTES:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise AnswerTooSlow
+            if sock is not None:
+                sock.settimeout(remaining)
+            try:
+                chunk = raw.read1(min(_READ_SIZE, MAX_ANSWER_BYTES - size))
+            except (TimeoutError, ReadTimeoutError):
+                raise AnswerTooSlow from None
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except BaseException:
+        response.close()
+        raise
+    if size >= MAX_ANSWER_BYTES:
+        response.close()  # the rest is not read: this connection cannot be reused
+    # What requests' own reading sets: .content, .json() and .text then work as usual.
+    response._content = b"".join(parts)
+    response._content_consumed = True  # type: ignore[attr-defined]

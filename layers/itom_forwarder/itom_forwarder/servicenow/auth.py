@@ -4,7 +4,10 @@ what it cached."""
 
 from __future__ import annotations
 
-from requests.auth import AuthBase, HTTPBasicAuth
+import base64
+
+from requests import PreparedRequest
+from requests.auth import AuthBase
 
 
 class InstanceAuth(AuthBase):
@@ -17,13 +20,31 @@ class InstanceAuth(AuthBase):
     def invalidate(self) -> None:
         """Drop cached credentials so the next request fetches fresh ones."""
 
+    def limit_to(self, deadline: float) -> None:
+        """The time (a monotonic clock value) by which a credential fetch of the next
+        request must be over; basic auth fetches nothing."""
+
+    def secret_values(self) -> tuple[str, ...]:
+        """What this auth puts on the wire that must never appear in any text (header
+        values, tokens), beside the connection's own secrets."""
+        return ()
+
 
 class BasicAuth(InstanceAuth):
-    def __init__(self, username: str, password: str) -> None:
-        self._basic = HTTPBasicAuth(username, password)
+    """`Authorization: Basic`, with the credentials encoded as UTF-8 (ServiceNow accepts
+    it; requests' own HTTPBasicAuth encodes Latin-1 and fails on other characters)."""
 
-    def __call__(self, request):  # type: ignore[no-untyped-def]
-        return self._basic(request)
+    def __init__(self, username: str, password: str) -> None:
+        self._username = username
+        self._token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._pair = f"{username}:{password}"
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = f"Basic {self._token}"
+        return request
+
+    def secret_values(self) -> tuple[str, ...]:
+        return (self._token, self._pair)
 
     def __repr__(self) -> str:  # never show the password
-        return f"BasicAuth(username={self._basic.username!r})"
+        return f"BasicAuth(username={self._username!r})"

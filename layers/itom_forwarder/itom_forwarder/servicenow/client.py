@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from urllib3.exceptions import ProtocolError
 
 from itom_forwarder.failures import ConfigError, FailureReason, PermanentFailure, TransientFailure
 from itom_forwarder.servicenow.answers import (
     TRANSIENT_STATUSES,
+    AnswerTooSlow,
     error_of,
     hint,
+    read_answer,
     redirect_reason,
     retry_after_seconds,
     untrusted_certificate_reason,
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from itom_forwarder.servicenow.oauth import TokenCache
 
 logger = Logger(child=True)
+metrics = Metrics()
 
 EVENT_API_PATH = "/api/global/em/jsonv2"
 BACKOFF_CAP_SECONDS = 8.0
@@ -65,16 +71,44 @@ class Delivered:
 
 
 def auth_for(
-    connection: ServiceNowConnection, session: requests.Session, token_cache: TokenCache | None
+    connection: ServiceNowConnection,
+    session: requests.Session,
+    token_cache: TokenCache | None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> InstanceAuth:
     """The auth the secret asks for. OAuth's modules (PyJWT, cryptography) load only here."""
     if connection.use_oauth:
         from itom_forwarder.servicenow.oauth import OAuthJwtAuth, TokenCache
 
-        return OAuthJwtAuth(connection, session, token_cache or TokenCache())
+        return OAuthJwtAuth(connection, session, token_cache or TokenCache(), clock)
     if not connection.username or not connection.password:
         raise ConfigError("username, password: required for basic authentication")
     return BasicAuth(connection.username, connection.password)
+
+
+_INSERTED = re.compile(r"^(\d+) events? (?:were|was) inserted")
+
+
+def _warn_if_not_all_inserted(result: object, sent: int, text: str) -> None:
+    """A 200 whose result reports fewer events inserted than sent, or an error, is still
+    delivered (retrying would insert the others twice): it is logged and counted."""
+    inserted: int | None = None
+    if isinstance(result, dict):
+        for value in result.values():
+            match = _INSERTED.match(str(value))
+            if match:
+                inserted = (inserted or 0) + int(match.group(1))
+        errored = any("error" in str(key).lower() for key in result)
+    else:
+        errored = False
+    if (inserted is None or inserted >= sent) and not errored:
+        return
+    missing = sent - inserted if inserted is not None else sent
+    logger.warning(
+        "ServiceNow accepted the request but reports events not inserted",
+        extra={"sent": sent, "inserted": inserted, "result": text},
+    )
+    metrics.add_metric(name="EventsNotInserted", unit=MetricUnit.Count, value=max(missing, 0))
 
 
 @dataclass(frozen=True)
@@ -114,8 +148,11 @@ class ServiceNowClient:
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """The secret values of the connection last used (to keep them out of any text)."""
-        return self._bound.connection.secret_values if self._bound else ()
+        """Every secret value of the connection last used and what is derived from it (the
+        Authorization header's value, the access token): to keep them out of any text."""
+        if self._bound is None:
+            return ()
+        return (*self._bound.connection.secret_values, *self._bound.auth.secret_values())
 
     def _bind(self) -> _Bound:
         connection = self._connections.current()
@@ -126,19 +163,44 @@ class ServiceNowClient:
 
                 self._token_cache = TokenCache()  # outlives connections: a new secret version keeps its token
             bind_session(self._session, connection, tls_verify=self._options.tls_verify)
-            self._bound = _Bound(connection, auth_for(connection, self._session, self._token_cache))
+            self._bound = _Bound(connection, auth_for(connection, self._session, self._token_cache, self._clock))
         return self._bound
 
-    def get(self, path: str, params: dict[str, str] | None = None, *, authenticated: bool = True) -> requests.Response:
-        """A read from the instance (the connector check), with the same session and auth."""
+    def get(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        authenticated: bool = True,
+        deadline: float | None = None,
+    ) -> requests.Response:
+        """A read from the instance (the connector check), with the same session and auth,
+        over by `deadline` (a `clock()` time) whatever the instance does."""
         bound = self._bind()
-        return self._session.get(
+        until = deadline if deadline is not None else self._clock() + self._options.read_timeout_seconds
+        remaining = until - self._clock()
+        if remaining < MINIMUM_REQUEST_SECONDS:
+            raise requests.Timeout("no time left")
+        if authenticated:
+            bound.auth.limit_to(until)
+        response = self._session.get(
             bound.connection.instance_url + path,
             params=params,
             auth=bound.auth if authenticated else None,
-            timeout=(self._options.connect_timeout_seconds, self._options.read_timeout_seconds),
+            timeout=(
+                min(self._options.connect_timeout_seconds, remaining),
+                min(self._options.read_timeout_seconds, remaining),
+            ),
             allow_redirects=False,
+            stream=True,
         )
+        try:
+            read_answer(response, until, self._clock)
+        except AnswerTooSlow:
+            raise requests.Timeout("the answer did not arrive in time") from None
+        except ProtocolError as error:
+            raise requests.ConnectionError(type(error).__name__) from None
+        return response
 
     def send(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
         """POST all records in one request, retrying transient failures until `deadline`
@@ -146,18 +208,18 @@ class ServiceNowClient:
         body = json.dumps({"records": list(records)}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         bound = self._bind()
         try:
-            return self._send_renewing_token(bound, body, deadline)
+            return self._send_renewing_token(bound, body, deadline, len(records))
         except CredentialsRejected:
             # Compared with the connection the refused POST used, not with whatever the
             # cache holds by now: a rotation picked up meanwhile must still be tried.
             if self._connections.refresh() == bound.connection:
                 raise  # the secret has not changed: sending again cannot succeed
             logger.info("ServiceNow refused the credentials; the secret has changed, retrying with it")
-            return self._send_renewing_token(self._bind(), body, deadline)
+            return self._send_renewing_token(self._bind(), body, deadline, len(records))
 
-    def _send_renewing_token(self, bound: _Bound, body: bytes, deadline: float) -> Delivered:
+    def _send_renewing_token(self, bound: _Bound, body: bytes, deadline: float, records: int) -> Delivered:
         try:
-            return self._send_retrying(bound, body, deadline)
+            return self._send_retrying(bound, body, deadline, records)
         except AuthenticationRejected:
             bound.auth.invalidate()  # whatever was cached is refused: never reuse it
             if not bound.auth.renews_credentials:
@@ -165,12 +227,12 @@ class ServiceNowClient:
         # The token was revoked or expired early: one more try, with a new token.
         logger.info("ServiceNow refused the access token; retrying with a new one")
         try:
-            return self._send_retrying(bound, body, deadline)
+            return self._send_retrying(bound, body, deadline, records)
         except AuthenticationRejected:
             bound.auth.invalidate()
             raise
 
-    def _send_retrying(self, bound: _Bound, body: bytes, deadline: float) -> Delivered:
+    def _send_retrying(self, bound: _Bound, body: bytes, deadline: float, records: int) -> Delivered:
         started = self._clock()
         attempt = 0
         while True:
@@ -180,7 +242,7 @@ class ServiceNowClient:
                 raise TransientFailure(
                     FailureReason("deliver", "no time left in the invocation to reach ServiceNow"), attempt - 1
                 )
-            outcome = self._attempt(bound, body, remaining, attempt)
+            outcome = self._attempt(bound, body, remaining, attempt, records)
             if isinstance(outcome, Delivered):
                 return Delivered(outcome.status, outcome.result, attempt, self._clock() - started)
             failure, wait = outcome
@@ -205,13 +267,15 @@ class ServiceNowClient:
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def _attempt(
-        self, bound: _Bound, body: bytes, remaining: float, attempt: int
+        self, bound: _Bound, body: bytes, remaining: float, attempt: int, records: int
     ) -> Delivered | tuple[TransientFailure, float]:
         timeout = (
             min(self._options.connect_timeout_seconds, remaining),
             min(self._options.read_timeout_seconds, remaining),
         )
         started = self._clock()
+        until = started + remaining
+        bound.auth.limit_to(until)  # a token request, if one is needed, within the same time
         try:
             # Redirects are never followed: they could lead the credentials off the allowed hosts.
             response = self._session.post(
@@ -220,26 +284,28 @@ class ServiceNowClient:
                 auth=bound.auth,
                 timeout=timeout,
                 allow_redirects=False,
+                stream=True,
             )
+            read_answer(response, until, self._clock)
         except TransientFailure as failure:  # the auth could not get a token just now
             return failure, self._backoff(attempt)
         except requests.exceptions.SSLError:
             # Not a passing fault: the same certificate fails the same way on every retry.
             raise PermanentFailure(untrusted_certificate_reason("deliver"), attempt) from None
-        except requests.Timeout:
-            reason = FailureReason("deliver", f"ServiceNow did not answer within {timeout[1]:.1f} s")
+        except (requests.Timeout, AnswerTooSlow):
+            reason = FailureReason("deliver", f"ServiceNow did not answer within {remaining:.1f} s")
             return TransientFailure(reason, attempt), self._backoff(attempt)
-        except requests.ConnectionError as error:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError, OSError) as error:
             reason = FailureReason("deliver", f"cannot connect to the instance: {type(error).__name__}")
             return TransientFailure(reason, attempt), self._backoff(attempt)
-        return self._classify(response, attempt, self._clock() - started)
+        return self._classify(response, attempt, self._clock() - started, records)
 
     def _classify(
-        self, response: requests.Response, attempt: int, elapsed: float
+        self, response: requests.Response, attempt: int, elapsed: float, records: int
     ) -> Delivered | tuple[TransientFailure, float]:
         status = response.status_code
         if 200 <= status < 300:
-            return self._accepted(response, attempt, elapsed)
+            return self._accepted(response, attempt, elapsed, records)
         if 300 <= status < 400:
             raise PermanentFailure(redirect_reason("deliver", response), attempt)
         message, detail = error_of(response)
@@ -252,7 +318,7 @@ class ServiceNowClient:
             raise AuthenticationRejected(reason, attempt)
         raise PermanentFailure(reason, attempt)
 
-    def _accepted(self, response: requests.Response, attempt: int, elapsed: float) -> Delivered:
+    def _accepted(self, response: requests.Response, attempt: int, elapsed: float, records: int) -> Delivered:
         # As in Kibana: a 2xx without `result` is not ServiceNow's event API answering.
         try:
             body: Any = response.json()
@@ -269,4 +335,6 @@ class ServiceNowClient:
                 ),
                 attempt,
             )
-        return Delivered(response.status_code, json.dumps(result)[:500], attempt, elapsed)
+        text = json.dumps(result)[:500]
+        _warn_if_not_all_inserted(result, records, text)
+        return Delivered(response.status_code, text, attempt, elapsed)

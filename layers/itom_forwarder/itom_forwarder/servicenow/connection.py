@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from itom_forwarder.failures import ConfigError
 
@@ -53,7 +56,10 @@ class ServiceNowConnection:
     def secret_values(self) -> tuple[str, ...]:
         """Every secret string this connection holds (to keep them out of any text)."""
         candidates = (self.password, self.client_secret, self.private_key, self.private_key_password)
-        return tuple(value for value in candidates if value)
+        values = [value for value in candidates if value]
+        if self.private_key:  # a key could leak in part: each line of its body counts on its own
+            values.extend(line for line in self.private_key.splitlines() if len(line) >= 16 and "-----" not in line)
+        return tuple(values)
 
 
 def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
@@ -71,24 +77,67 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _validate_instance_url(value: object, allowed_hosts: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError("instance_url: required, the instance's URL such as https://example.service-now.com")
-    parts = urlsplit(value.strip())
-    host = parts.hostname or ""
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _host_of(text: str) -> tuple[str, int | None, str, str]:
+    """(scheme, port, host, path) of the URL, read by the strict parser (urllib.parse) and
+    by the one the HTTP stack uses (urllib3's parse_url, as requests prepares a request):
+    anything they read differently is refused, so the host checked is the host connected
+    to. Errors never quote the URL: it may hold a password typed in the wrong place."""
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in text) or "\\" in text:
+        raise ConfigError("instance_url: must not contain spaces, control characters or backslashes")
+    if not text.isascii():
+        raise ConfigError("instance_url: must be ASCII (write an internationalised host name in its xn-- form)")
+    try:
+        strict = urlsplit(text)
+        strict_port = strict.port
+        lenient = parse_url(text)
+    except (ValueError, LocationParseError):
+        raise ConfigError(
+            "instance_url: not a valid URL (check the host, the brackets of an IPv6 address and the port)"
+        ) from None
+    if "@" in strict.netloc or lenient.auth:
+        raise ConfigError("instance_url: must not contain credentials; use username/password keys")
+    if "%" in strict.netloc:
+        raise ConfigError("instance_url: an IPv6 zone id or a percent-encoded host is not accepted")
+    host = (strict.hostname or "").lower()
     if not host:
         raise ConfigError("instance_url: not a URL with a host (expected https://<instance>.service-now.com)")
-    if parts.username or parts.password:
-        raise ConfigError("instance_url: must not contain credentials; use username/password keys")
-    if parts.query or parts.fragment:
+    if host != (lenient.host or "").strip("[]").lower() or strict_port != lenient.port:
+        raise ConfigError("instance_url: the host is ambiguous (parsers read it differently): write it plainly")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_NAME.match(host):
+            raise ConfigError("instance_url: the host is not a valid host name") from None
+    return strict.scheme.lower(), strict_port, host, strict.path
+
+
+def _validate_instance_url(value: object, allowed_hosts: tuple[str, ...]) -> str:
+    """The instance URL in the one form every request is made to: scheme, host, port
+    (only when it is not the scheme's default) and path, rebuilt from what was parsed."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("instance_url: required, the instance's URL such as https://example.service-now.com")
+    text = value.strip()
+    if "?" in text or "#" in text:
         raise ConfigError("instance_url: must not have a query or fragment")
-    if parts.scheme == "http" and not _is_loopback(host):
+    scheme, port, host, path = _host_of(text)
+    if scheme not in ("https", "http"):
+        raise ConfigError(f"instance_url: scheme {scheme!r} is not supported, use https")
+    loopback = _is_loopback(host)
+    if scheme == "http" and not loopback:
         raise ConfigError("instance_url: must use https (plain http is accepted only for a loopback emulator)")
-    if parts.scheme not in ("https", "http"):
-        raise ConfigError(f"instance_url: scheme {parts.scheme!r} is not supported, use https")
+    if port is not None and port != 443 and not loopback:
+        raise ConfigError("instance_url: only the HTTPS port (443) is accepted for an instance")
     if not host_allowed(host, allowed_hosts):
         raise ConfigError(f"instance_url: host {host!r} is not allowed by ALLOWED_HOSTS ({', '.join(allowed_hosts)})")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise ConfigError("instance_url: the path must not contain . or .. segments")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"https": 443, "http": 80}[scheme]:
+        netloc = f"{netloc}:{port}"
+    return f"{scheme}://{netloc}{path}".rstrip("/")
 
 
 def _parse_bool(key: str, value: object) -> bool:
@@ -120,17 +169,36 @@ def _check_auth_keys(use_oauth: bool, values: Mapping[str, str | None]) -> None:
         raise ConfigError(f"{', '.join(extra)}: must not be set when use_oauth is {str(use_oauth).lower()}")
 
 
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+
+
+def _pem_certificates(text: str | None) -> str | None:
+    """Only the PEM certificate blocks of `text`: pasted `openssl x509 -text` output or
+    literal "\\n" sequences around them are left out, so what is written is ASCII PEM."""
+    if not text:
+        return None
+    if "\n" not in text.strip() and "\\n" in text:
+        text = text.replace("\\n", "\n")
+    blocks = _PEM_CERTIFICATE.findall(text)
+    if not blocks:
+        raise ConfigError("ca_certificate: not a PEM certificate (expected -----BEGIN CERTIFICATE----- ... END)")
+    return "\n".join(block.strip() for block in blocks) + "\n"
+
+
 def parse_connection(secret: Mapping[str, object], allowed_hosts: tuple[str, ...] = ()) -> ServiceNowConnection:
     """Validate the secret's JSON object; the instance's host must match `allowed_hosts`."""
-    unknown = sorted(set(secret) - KNOWN_KEYS)
+    unknown = len(set(secret) - KNOWN_KEYS)
     if unknown:
-        # Warn rather than fail: the secret may carry keys for other tools.
-        logger.warning("ServiceNow secret has keys the forwarder does not use", extra={"keys": unknown})
+        # Warn rather than fail: the secret may carry keys for other tools. The keys are
+        # counted, not named: in the console's key/value editor a value pasted in the key
+        # column would be a password in the log.
+        logger.warning(
+            "ServiceNow secret has keys the forwarder does not use (not named: they might be values)",
+            extra={"unknown_keys": unknown, "known_keys": sorted(KNOWN_KEYS)},
+        )
     instance_url = _validate_instance_url(secret.get("instance_url"), allowed_hosts)
     use_oauth = _parse_bool("use_oauth", secret.get("use_oauth", False))
     values = {key: _optional_string(secret, key) for key in (*BASIC_KEYS, *OAUTH_KEYS)}
     _check_auth_keys(use_oauth, values)
-    ca_certificate = _optional_string(secret, "ca_certificate")
-    if ca_certificate and "-----BEGIN CERTIFICATE-----" not in ca_certificate:
-        raise ConfigError("ca_certificate: not a PEM certificate (expected -----BEGIN CERTIFICATE-----)")
+    ca_certificate = _pem_certificates(_optional_string(secret, "ca_certificate"))
     return ServiceNowConnection(instance_url=instance_url, use_oauth=use_oauth, ca_certificate=ca_certificate, **values)

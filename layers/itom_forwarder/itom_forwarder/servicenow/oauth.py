@@ -7,6 +7,8 @@ PyJWT or cryptography.
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
 import uuid
@@ -20,9 +22,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from urllib3.exceptions import ProtocolError
 
 from itom_forwarder.failures import ConfigError, FailureReason, PermanentFailure, TransientFailure
-from itom_forwarder.servicenow.answers import redirect_reason, untrusted_certificate_reason
+from itom_forwarder.servicenow.answers import AnswerTooSlow, read_answer, redirect_reason, untrusted_certificate_reason
 from itom_forwarder.servicenow.auth import InstanceAuth
 from itom_forwarder.servicenow.connection import ServiceNowConnection
 from itom_forwarder.servicenow.exceptions import TokenRequestRefused
@@ -41,6 +44,8 @@ ASSERTION_LIFETIME_SECONDS = 120
 EXPIRY_MARGIN_SECONDS = 60.0
 TOKEN_REQUEST_TIMEOUT = (3.0, 10.0)
 MIN_RSA_KEY_BITS = 2048
+BEARER = "Bearer"
+_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 REFUSED_HINT = (
     "check client_id and client_secret (Application Registry), jwt_key_id (the JWT verifier map's key ID), "
@@ -138,6 +143,13 @@ class TokenCache:
                 self._tokens[key] = token
             return token
 
+    def now(self) -> float:
+        return self._clock()
+
+    def values(self, key: TokenKey) -> tuple[str, ...]:
+        token = self._tokens.get(key)
+        return (token.value,) if token else ()
+
     def drop(self, key: TokenKey) -> None:
         with self._guard:
             self._tokens.pop(key, None)
@@ -173,6 +185,7 @@ class OAuthJwtAuth(InstanceAuth):
         self._session = session
         self._cache = cache
         self._clock = clock
+        self._deadline: float | None = None
         # Loaded once per secret version, not per invocation: RSA parsing is the slow part.
         self._key = load_private_key(connection.private_key or "", connection.private_key_password)
         self._cache_key: TokenKey = (
@@ -188,8 +201,17 @@ class OAuthJwtAuth(InstanceAuth):
     def invalidate(self) -> None:
         self._cache.drop(self._cache_key)
 
+    def limit_to(self, deadline: float) -> None:
+        self._deadline = deadline
+
+    def secret_values(self) -> tuple[str, ...]:
+        return self._cache.values(self._cache_key)
+
     def _fetch(self) -> AccessToken:
-        requested_at = self._clock()  # expiry counts from before the request, as Kibana does
+        # Expiry counts from before the request, as Kibana does, on the cache's clock; the
+        # request's own time limit is on the client's.
+        requested_at = self._cache.now()
+        started = self._clock()
         form = {
             "grant_type": JWT_BEARER_GRANT,
             "client_id": self._connection.client_id,
@@ -197,37 +219,55 @@ class OAuthJwtAuth(InstanceAuth):
             "assertion": make_assertion(self._key, self._connection),
         }
         url = self._connection.instance_url + TOKEN_PATH
+        until = self._deadline if self._deadline is not None else started + sum(TOKEN_REQUEST_TIMEOUT)
+        remaining = until - started
+        if remaining <= 0:
+            raise TransientFailure(FailureReason("token", "no time left in the invocation for the token request"), 1)
         try:
             response = self._session.post(
                 url,
                 data=form,
                 headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
-                timeout=TOKEN_REQUEST_TIMEOUT,
+                timeout=(min(TOKEN_REQUEST_TIMEOUT[0], remaining), min(TOKEN_REQUEST_TIMEOUT[1], remaining)),
                 allow_redirects=False,
+                stream=True,
             )
+            read_answer(response, until, self._clock)
         except requests.exceptions.SSLError:
             raise PermanentFailure(untrusted_certificate_reason("token"), 1) from None
-        except requests.Timeout:
+        except (requests.Timeout, AnswerTooSlow):
             raise TransientFailure(FailureReason("token", "the token request timed out"), 1) from None
-        except requests.ConnectionError as error:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError, OSError) as error:
             raise TransientFailure(
                 FailureReason("token", f"cannot connect to the instance: {type(error).__name__}"), 1
             ) from None
         logger.info("OAuth token requested", extra={"status": response.status_code})
         metrics.add_metric(name="TokenRequests", unit=MetricUnit.Count, value=1)
-        if 300 <= response.status_code < 400:
-            raise PermanentFailure(redirect_reason("token", response), 1)
-        if response.status_code in (408, 429) or response.status_code >= 500:
-            raise TransientFailure(FailureReason("token", "token endpoint unavailable", response.status_code), 1)
-        if response.status_code != 200:
-            raise _refused(response)
-        try:
-            body = response.json()
-            value, token_type = str(body["access_token"]), str(body.get("token_type") or "Bearer")
-            lifetime = float(body.get("expires_in") or 0)
-        except (ValueError, KeyError, TypeError):
-            raise PermanentFailure(
-                FailureReason("token", "the token endpoint answered 200 without an access_token", 200, REFUSED_HINT), 1
-            ) from None
-        margin = min(EXPIRY_MARGIN_SECONDS, lifetime * 0.1)
-        return AccessToken(value, token_type, requested_at + lifetime - margin)
+        return _token_of(response, requested_at)
+
+
+def _token_of(response: requests.Response, requested_at: float) -> AccessToken:
+    """The token of a token endpoint's answer, or the failure it stands for."""
+    if 300 <= response.status_code < 400:
+        raise PermanentFailure(redirect_reason("token", response), 1)
+    if response.status_code in (408, 429) or response.status_code >= 500:
+        raise TransientFailure(FailureReason("token", "token endpoint unavailable", response.status_code), 1)
+    if response.status_code != 200:
+        raise _refused(response)
+    try:
+        body = response.json()
+        value, token_type = body["access_token"], body.get("token_type") or "Bearer"
+        lifetime = float(body.get("expires_in") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise PermanentFailure(
+            FailureReason("token", "the token endpoint answered 200 without an access_token", 200, REFUSED_HINT), 1
+        ) from None
+    # Only what a header can carry (RFC 6750's b64token, scheme Bearer): a token with
+    # CR/LF or spaces would be refused by the HTTP stack with the token in its text.
+    if not isinstance(value, str) or not _B64TOKEN.match(value) or str(token_type).lower() != "bearer":
+        message = "the token endpoint answered a token that cannot be sent as a Bearer header"
+        raise PermanentFailure(FailureReason("token", message, 200, REFUSED_HINT), 1)
+    if not math.isfinite(lifetime) or lifetime < 0:
+        lifetime = 0.0
+    margin = min(EXPIRY_MARGIN_SECONDS, lifetime * 0.1)
+    return AccessToken(value, BEARER, requested_at + lifetime - margin)

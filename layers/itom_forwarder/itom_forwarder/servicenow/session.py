@@ -35,14 +35,14 @@ def new_session() -> requests.Session:
 
 
 def _ca_file(pem: str) -> str:
-    """requests wants a file: the secret's CA certificate, written once per content."""
-    text = pem.replace("\\n", "\n") if "\n" not in pem.strip() else pem
-    path = os.path.join(
-        tempfile.gettempdir(), f"itom-forwarder-ca-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pem"
-    )
+    """requests wants a file: the secret's CA certificates (ASCII PEM, see connection.py),
+    written once per content, atomically, so a file cut short is never reused."""
+    path = os.path.join(tempfile.gettempdir(), f"itom-forwarder-ca-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem")
     if not os.path.exists(path):
-        with open(path, "w", encoding="ascii") as file:
-            file.write(text.strip() + "\n")
+        handle, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
+        with os.fdopen(handle, "w", encoding="ascii") as file:
+            file.write(pem)
+        os.replace(partial, path)
     return path
 
 

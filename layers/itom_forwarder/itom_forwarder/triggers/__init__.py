@@ -11,10 +11,11 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from itom_forwarder import container, redaction
 from itom_forwarder.container import Container
 from itom_forwarder.inbound import records_of
 
-__all__ = ["Trigger", "route"]
+__all__ = ["Trigger", "handle", "route", "trigger_name"]
 
 Trigger = Callable[[Container, Any, Any], dict[str, Any]]
 
@@ -43,3 +44,17 @@ def route(event: object) -> Trigger:
     module = importlib.import_module(f"itom_forwarder.triggers.{trigger_name(event)}")
     handle: Trigger = module.handle
     return handle
+
+
+def handle(event: Any, context: Any, trigger: Trigger | None = None) -> dict[str, Any]:
+    """Run `event` through its trigger (or the one given) on the container's state. What
+    leaves here, the answer or the error Lambda reports, passes the one redaction step."""
+    try:
+        answer = (trigger or route(event))(container.current(), event, context)
+    except Exception as error:
+        clean = redaction.sanitized(error)
+        if clean is error:
+            raise
+        raise clean from None  # the original's text holds a secret: not even in the chain
+    redacted: dict[str, Any] = redaction.redact_value(answer)
+    return redacted

@@ -71,20 +71,28 @@ class CheckReport:
         return asdict(self)
 
 
-def _error_message(response: requests.Response) -> str:
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    """The answer as a JSON object, or None (a login page, a proxy's page, a list...)."""
     try:
-        error = response.json().get("error", {})
-    except (ValueError, AttributeError):
-        return f"HTTP {response.status_code}"
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _error_message(response: requests.Response) -> str:
+    body = _json_object(response) or {}
+    error = body.get("error")
     message = error.get("message") if isinstance(error, dict) else error
-    return f"HTTP {response.status_code}: {message}" if message else f"HTTP {response.status_code}"
+    text = str(message)[:300] if message else ""
+    return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
 
 
-def _reach(client: ServiceNowClient) -> Step:
+def _reach(client: ServiceNowClient, deadline: float) -> Step:
     plain = client.connection.instance_url.startswith("http://")
     scheme = "plain HTTP (loopback emulator)" if plain else "HTTPS, certificate verified"
     try:
-        response = client.get(SYS_CHOICE_PATH, {"sysparm_limit": "1"}, authenticated=False)
+        response = client.get(SYS_CHOICE_PATH, {"sysparm_limit": "1"}, authenticated=False, deadline=deadline)
     except requests.exceptions.SSLError:
         detail = "the TLS handshake failed: the instance's certificate is not trusted"
         return Step("instance", False, detail, "for a private CA put its certificate in the secret as ca_certificate")
@@ -97,11 +105,13 @@ def _reach(client: ServiceNowClient) -> Step:
     return Step("instance", True, f"answered HTTP {response.status_code} over {scheme}")
 
 
-def _authenticate(client: ServiceNowClient, use_oauth: bool) -> Step:
+def _authenticate(client: ServiceNowClient, use_oauth: bool, deadline: float) -> Step:
     try:
-        response = client.get(SYS_CHOICE_PATH, {"sysparm_limit": "1"})
+        response = client.get(SYS_CHOICE_PATH, {"sysparm_limit": "1"}, deadline=deadline)
     except ForwarderFailure as failure:  # the OAuth token exchange was refused or failed
         return Step("authentication", False, failure.reason.message, failure.reason.detail)
+    except (requests.ConnectionError, requests.Timeout) as error:
+        return Step("authentication", False, f"no answer from the instance ({type(error).__name__})")
     if response.status_code == 401:
         hint = (
             "check client_id/client_secret, jwt_key_id, the verifier map's certificate and user_identifier"
@@ -113,14 +123,27 @@ def _authenticate(client: ServiceNowClient, use_oauth: bool) -> Step:
     return Step("authentication", True, f"{kind} accepted")
 
 
-def _severities(client: ServiceNowClient, report: CheckReport) -> Step:
-    response = client.get(SYS_CHOICE_PATH, SEVERITY_QUERY)
+def _severities(client: ServiceNowClient, report: CheckReport, deadline: float) -> Step:
+    try:
+        response = client.get(SYS_CHOICE_PATH, SEVERITY_QUERY, deadline=deadline)
+    except ForwarderFailure as failure:
+        return Step("severity choices", False, failure.reason.message, failure.reason.detail)
+    except (requests.ConnectionError, requests.Timeout) as error:
+        return Step("severity choices", False, f"no answer from the instance ({type(error).__name__})")
     if response.status_code == 403:
         return Step("severity choices", False, _error_message(response), CHOICES_ROLE_HINT)
     if response.status_code != 200:
         return Step("severity choices", False, _error_message(response))
-    result = response.json().get("result") or []
-    report.severities = [{"value": str(item.get("value")), "label": str(item.get("label"))} for item in result]
+    body = _json_object(response)
+    result = body.get("result") if body is not None else None
+    if not isinstance(result, list):
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        detail = f"the instance answered 200 without a result list ({kind})"
+        hint = "check that instance_url is the instance itself, not a login (SSO) page or a proxy, and that it is awake"
+        return Step("severity choices", False, detail, hint)
+    report.severities = [
+        {"value": str(item.get("value")), "label": str(item.get("label"))} for item in result if isinstance(item, dict)
+    ]
     if not report.severities:
         return Step("severity choices", False, "no severity choices returned", CHOICES_ROLE_HINT)
     shown = ", ".join(f"{item['value']} {item['label']}" for item in report.severities)
@@ -164,9 +187,9 @@ def run_check(container: Container, *, send_test_event: bool = False, deadline: 
         return report
     report.add(Step("secret", True, f"read and valid ({'OAuth JWT bearer' if connection.use_oauth else 'basic auth'})"))
     steps: list[Callable[[], Step]] = [
-        lambda: _reach(client),
-        lambda: _authenticate(client, connection.use_oauth),
-        lambda: _severities(client, report),
+        lambda: _reach(client, end),
+        lambda: _authenticate(client, connection.use_oauth, end),
+        lambda: _severities(client, report, end),
     ]
     if send_test_event:
         steps.append(lambda: _test_event(container, end))

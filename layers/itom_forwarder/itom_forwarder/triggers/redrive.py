@@ -3,14 +3,24 @@
 Reads the DLQ's messages and hands each one's items to the delivery policy, as every
 other trigger does: delivered messages are deleted; a message that fails again is put
 back by the policy with its updated reason (first failure time and attempts kept) and the
-old copy deleted; what cannot be read is left untouched. A dry run maps and reports what
-would be sent, sends nothing and changes nothing.
+old copy deleted; a message that fails again and cannot be put back (the queue refused the
+write) is left as it was; what cannot be read is left untouched. A dry run maps and
+reports what would be sent, sends nothing and changes nothing.
 
 It understands what can be in the queue:
   - the forwarder's own dead-letter messages (dead_letters.py reads them),
-  - Lambda's DLQ messages after its asynchronous retries (the body is the original event),
-  - OnFailure destination records (`requestContext` + `requestPayload`),
+  - Lambda's DLQ messages after its asynchronous retries: the attributes RequestID,
+    ErrorCode and ErrorMessage, and a body that is the original event (an SNS event, an
+    EventBridge event, an alarm action, or an alert the forwarder takes directly),
+  - OnFailure destination records (`requestContext` + `requestPayload`, the original event),
   - SNS notifications redriven from the buffered mode's queue (`Type: Notification`).
+Anything else (`{}`, a bare string, an event of no known shape) is unreadable: reported,
+and left in the queue untouched, never sent to ServiceNow as a made-up alert.
+
+Each message is received with a visibility timeout covering the rest of the run, so a
+run started meanwhile cannot receive (and replay) it too; what was only looked at (a dry
+run, an unreadable message) is made visible again when the run ends. The run stops taking
+messages when less than DEADLINE_MARGIN_SECONDS are left before its deadline.
 
 Event: {"action": "replay", "dry_run": bool (default false), "max_messages": int (default 100)}.
 """
@@ -18,6 +28,7 @@ Event: {"action": "replay", "dry_run": bool (default false), "max_messages": int
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -27,31 +38,53 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from itom_forwarder import formats
 from itom_forwarder.api_routes import ROUTES
 from itom_forwarder.container import Container
 from itom_forwarder.dead_letters import DeadLetter, NotADeadLetter, Unreadable, decode
 from itom_forwarder.delivery import (
     REPLAY_RETRY_DELAY_SECONDS,
     REPLAY_RUN_ATTRIBUTE,
+    Fate,
     Outcome,
     deliver,
     replay_disposition,
 )
 from itom_forwarder.formats import Notification
-from itom_forwarder.inbound import History, Inbound, notification_from_sns_json, read_records
+from itom_forwarder.inbound import History, Inbound, notification_from_sns_json, read_records, records_of
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-__all__ = ["MAX_MESSAGES_LIMIT", "ReplayReport", "Replayer", "handle", "read_message"]
+__all__ = [
+    "MAX_MESSAGES_LIMIT",
+    "ReplayReport",
+    "Replayer",
+    "handle",
+    "is_original_event",
+    "read_message",
+    "visibility_seconds",
+]
 
 logger = Logger(child=True)
 metrics = Metrics()
 
-VISIBILITY_SECONDS = 120
 MAX_MESSAGES_LIMIT = 10_000
-# Stop receiving this long before the deadline, to finish the message at hand cleanly.
+# A run without a deadline (the command) stops after this long.
+DEFAULT_RUN_SECONDS = 600.0
+# Stop taking messages this long before the deadline, to finish the message at hand cleanly.
 DEADLINE_MARGIN_SECONDS = 5.0
+# A message's delivery ends this long before the run's deadline: the time to put it back
+# (failed again) and to delete the old copy, so the run never ends past its deadline.
+FINISH_SECONDS = 1.0
+# A received message stays invisible for the rest of the run plus this much (so that it
+# cannot reappear while the run still works on it), at most SQS's 12 hours.
+VISIBILITY_MARGIN_SECONDS = 60
+MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+# What Lambda writes on every message it puts in a function's DLQ.
+LAMBDA_DLQ_ATTRIBUTES = ("RequestID", "ErrorCode", "ErrorMessage")
+EVENTBRIDGE_KEYS = frozenset({"detail-type", "source", "detail"})
+ORIGINAL_EVENTS = "an SNS event, an EventBridge event, an alarm action or an alert the forwarder takes"
 
 
 @dataclass(frozen=True)
@@ -67,10 +100,20 @@ def _with_history(items: list[Inbound], history: History) -> list[Inbound]:
 
 
 def _sent_at(message: Mapping[str, Any]) -> str | None:
-    sent = message.get("Attributes", {}).get("SentTimestamp")
+    sent = (message.get("Attributes") or {}).get("SentTimestamp")
     if not sent:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(int(sent) / 1000))
+
+
+def is_original_event(event: object) -> bool:
+    """An event the forwarder takes when Lambda invokes it with it: an SNS event, an
+    EventBridge event, a CloudWatch alarm action, or an alert in a format it knows."""
+    if records_of(event, "EventSource", "aws:sns") is not None:
+        return True
+    if isinstance(event, Mapping) and event.keys() >= EVENTBRIDGE_KEYS:
+        return True
+    return bool(event) and any(matches(event) for _, matches, _ in formats.FORMATS)
 
 
 def _forwarder_items(letter: DeadLetter) -> list[Inbound]:
@@ -82,46 +125,76 @@ def _forwarder_items(letter: DeadLetter) -> list[Inbound]:
         if route not in ROUTES:
             raise Unreadable(f"an API request for an unknown route {route!r}")
         body = payload.get("body") if isinstance(payload, Mapping) else None
-        notification = Notification(message=str(body or ""), message_id=letter.request_id, origin="api")
+        if not isinstance(body, str):
+            raise Unreadable("an API request without its body text")
+        notification = Notification(message=body, message_id=letter.request_id, origin="api")
         return [Inbound(payload, notification, "api", route=route, history=history)]
-    if letter.source in ("sns", "sqs"):
+    if letter.source in ("sns", "sqs") and isinstance(payload, Mapping):
         return _with_history(read_records({"Records": [payload]}), history)
-    if letter.source == "direct" and isinstance(payload, dict):
+    if letter.source == "direct" and payload is not None:
+        # The whole event the function was invoked with, whatever it was (the forwarder
+        # keeps even a list or a text as one direct item).
         return _with_history(read_records(payload), history)
     raise Unreadable(f"a dead-letter message from {letter.source!r} without its event")
+
+
+def _on_failure(body: Mapping[str, Any]) -> Message:
+    payload = body.get("requestPayload")
+    if not is_original_event(payload):
+        raise Unreadable(f"an OnFailure record whose requestPayload is not {ORIGINAL_EVENTS}")
+    invoke_count = body["requestContext"].get("approximateInvokeCount")
+    attempts = invoke_count if isinstance(invoke_count, int) and not isinstance(invoke_count, bool) else 0
+    timestamp = body.get("timestamp")
+    history = History(max(attempts, 0), timestamp if isinstance(timestamp, str) else None)
+    return Message("on-failure", _with_history(read_records(payload), history))
+
+
+def _sns_notification(message: Mapping[str, Any]) -> Message:
+    record = {"eventSource": "aws:sqs", "messageId": message.get("MessageId"), "body": message["Body"]}
+    notification = notification_from_sns_json(message["Body"], message.get("MessageId"))
+    item = Inbound(record, notification, "sqs", history=History(0, _sent_at(message)))
+    return Message("sns-notification", [item])
+
+
+def _lambda_dlq(message: Mapping[str, Any], body: object) -> Message:
+    """Lambda's own DLQ message: its attributes, and the original event as the body."""
+    attributes: Mapping[str, Any] = message.get("MessageAttributes") or {}
+    if not all(name in attributes for name in LAMBDA_DLQ_ATTRIBUTES):
+        raise Unreadable(
+            "not a message the replay reads: no dead letter of the forwarder, OnFailure record or SNS"
+            " notification, and not a Lambda DLQ message (no RequestID, ErrorCode and ErrorMessage attributes)"
+        )
+    if not is_original_event(body):
+        raise Unreadable(f"a Lambda DLQ message whose body is not {ORIGINAL_EVENTS}")
+    return Message("lambda-dlq", _with_history(read_records(body), History(0, _sent_at(message))))
 
 
 def read_message(message: Mapping[str, Any]) -> Message:
     """The items of one DLQ message, whatever wrote it; raises Unreadable."""
     try:
         body = json.loads(message.get("Body") or "")
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise Unreadable("the body is nested too deeply to read") from None
+    except ValueError:
         raise Unreadable("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise Unreadable("the body is not a JSON object")
-    try:
-        return Message("forwarder", _forwarder_items(decode(body)))
-    except NotADeadLetter:
-        pass
-    if isinstance(body.get("requestContext"), dict) and isinstance(body.get("requestPayload"), dict):
-        invoke_count = body["requestContext"].get("approximateInvokeCount")
-        attempts = invoke_count if isinstance(invoke_count, int) else 0
-        history = History(attempts, body.get("timestamp") if isinstance(body.get("timestamp"), str) else None)
-        return Message("on-failure", _with_history(read_records(body["requestPayload"]), history))
-    if body.get("Type") == "Notification" and "Message" in body:
-        record = {"eventSource": "aws:sqs", "messageId": message.get("MessageId"), "body": message["Body"]}
-        notification = notification_from_sns_json(message["Body"], message.get("MessageId"))
-        item = Inbound(record, notification, "sqs", history=History(0, _sent_at(message)))
-        return Message("sns-notification", [item])
-    # Lambda's own DLQ message: the original event, with RequestID/ErrorCode attributes.
-    return Message("lambda-dlq", _with_history(read_records(body), History(0, _sent_at(message))))
+    if isinstance(body, dict):
+        try:
+            return Message("forwarder", _forwarder_items(decode(body)))
+        except NotADeadLetter:
+            pass
+        if isinstance(body.get("requestContext"), dict) and "requestPayload" in body:
+            return _on_failure(body)
+        if body.get("Type") == "Notification" and "Message" in body:
+            return _sns_notification(message)
+    return _lambda_dlq(message, body)
 
 
 @dataclass
 class MessageOutcome:
     message_id: str
     kind: str
-    result: str  # delivered | failed-again | would-send | would-fail | unreadable
+    # delivered | failed-again | left-in-queue | would-send | would-fail | unreadable
+    result: str
     records: int = 0
     reason: str | None = None
     message_keys: list[str] = field(default_factory=list)
@@ -133,6 +206,9 @@ class ReplayReport:
     received: int = 0
     delivered: int = 0
     failed_again: int = 0
+    # Failed again and could not be put back (the queue refused the write), or the replay
+    # itself failed: the original message stays in the queue, as it was.
+    left_in_queue: int = 0
     would_send: int = 0
     would_fail: int = 0
     unreadable: int = 0
@@ -151,10 +227,29 @@ def _message_outcome(message_id: str, kind: str, outcomes: list[Outcome], dry_ru
     """One message's result, from its items' outcomes."""
     records = sum(len(outcome.records) for outcome in outcomes)
     keys = [key for outcome in outcomes for key in outcome.message_keys]
-    failed = next((outcome.reason for outcome in outcomes if outcome.reason is not None), None)
-    results = ("would-send", "would-fail") if dry_run else ("delivered", "failed-again")
-    result = results[failed is not None]
+    unkept = next((outcome.reason for outcome in outcomes if outcome.fate is Fate.RETRY_LATER), None)
+    failed = unkept or next((outcome.reason for outcome in outcomes if outcome.reason is not None), None)
+    if dry_run:
+        result = "would-fail" if failed else "would-send"
+    elif unkept is not None:
+        result = "left-in-queue"
+    else:
+        result = "failed-again" if failed else "delivered"
     return MessageOutcome(message_id, kind, result, records, str(failed) if failed else None, keys)
+
+
+def visibility_seconds(deadline: float) -> int:
+    """How long a message received now must stay invisible: the rest of the run and a
+    margin, so no other run receives it meanwhile (at most SQS's 12 hours)."""
+    remaining = max(0.0, deadline - time.monotonic())
+    return min(MAX_VISIBILITY_SECONDS, math.ceil(remaining) + VISIBILITY_MARGIN_SECONDS)
+
+
+@dataclass
+class _RunOptions:
+    dry_run: bool
+    deadline: float
+    seen: set[str] = field(default_factory=set)  # message ids taken in this run
 
 
 class Replayer:
@@ -164,44 +259,93 @@ class Replayer:
         self._disposition = replay_disposition(uuid.uuid4().hex, retry_delay_seconds)
         self._run_id = self._disposition.dead_letter_attributes[REPLAY_RUN_ATTRIBUTE]
 
-    def _replay_one(self, message: MessageTypeDef, dry_run: bool, deadline: float) -> MessageOutcome:
+    def _read(self, message: MessageTypeDef) -> Message | MessageOutcome:
         message_id = str(message.get("MessageId"))
         try:
-            read = read_message(message)
+            return read_message(message)
         except Unreadable as problem:
             return MessageOutcome(message_id, "unknown", "unreadable", reason=str(problem))
-        # One message at a time, so that success (and the delete) is per message.
-        outcomes = deliver(self._container, read.items, deadline, self._disposition, dry_run=dry_run)
+        except Exception as error:  # a message no rule foresaw: this one is left, the run goes on
+            logger.exception(
+                "Replay could not read a message: left in the queue",
+                extra={"message_id": message_id, "error": type(error).__name__},
+            )
+            reason = f"could not be read: {type(error).__name__}"
+            return MessageOutcome(message_id, "unknown", "unreadable", reason=reason)
+
+    def _replay_one(self, message: MessageTypeDef, dry_run: bool, deadline: float) -> MessageOutcome:
+        read = self._read(message)
+        if isinstance(read, MessageOutcome):
+            return read
+        message_id = str(message.get("MessageId"))
+        try:
+            # One message at a time, so that success (and the delete) is per message.
+            outcomes = deliver(self._container, read.items, deadline, self._disposition, dry_run=dry_run)
+        except Exception as error:  # a bug: this message stays as it was, the run goes on
+            logger.exception(
+                "Replay of a message failed: left in the queue",
+                extra={"message_id": message_id, "error": type(error).__name__},
+            )
+            reason = f"the replay failed: {type(error).__name__}"
+            return MessageOutcome(message_id, read.kind, "would-fail" if dry_run else "left-in-queue", reason=reason)
         return _message_outcome(message_id, read.kind, outcomes, dry_run)
 
+    def _finish(self, message: MessageTypeDef, outcome: MessageOutcome) -> bool:
+        """Delete a message that is done with; True when it is to be made visible again."""
+        if outcome.result not in ("delivered", "failed-again"):
+            return True
+        try:
+            # Only now: a new copy (failed again) was written before this delete.
+            self._queue.delete(message["ReceiptHandle"])
+        except Exception as error:  # it reappears after its visibility timeout: replayed again, not lost
+            logger.warning(
+                "A replayed message could not be deleted",
+                extra={"message_id": message.get("MessageId"), "error": type(error).__name__},
+            )
+        return False
+
+    def _take(self, batch: list[MessageTypeDef], report: ReplayReport, options: _RunOptions) -> list[str]:
+        """Replay a received batch; the receipt handles to make visible again."""
+        held: list[str] = []
+        for message in batch:
+            attributes: Mapping[str, Any] = message.get("MessageAttributes") or {}
+            run = (attributes.get(REPLAY_RUN_ATTRIBUTE) or {}).get("StringValue")
+            late = time.monotonic() >= options.deadline - DEADLINE_MARGIN_SECONDS
+            if late or message["MessageId"] in options.seen or run == self._run_id:
+                held.append(message["ReceiptHandle"])  # not now, or not again
+                continue
+            options.seen.add(message["MessageId"])
+            report.received += 1
+            outcome = self._replay_one(message, options.dry_run, options.deadline - FINISH_SECONDS)
+            report.count(outcome)
+            if self._finish(message, outcome):
+                held.append(message["ReceiptHandle"])
+        return held
+
+    def _release(self, held: list[str]) -> None:
+        for receipt in held:  # leave what was only looked at as it was
+            try:
+                self._queue.release(receipt)
+            except Exception as error:  # visible again at the end of its visibility timeout anyway
+                logger.warning("A message could not be made visible again", extra={"error": type(error).__name__})
+
     def run(self, *, dry_run: bool = False, max_messages: int = 100, deadline: float | None = None) -> ReplayReport:
-        """Replay up to `max_messages` messages, stopping early when `deadline`
-        (a time.monotonic() value) is near."""
+        """Replay up to `max_messages` messages, taking none when less than
+        DEADLINE_MARGIN_SECONDS are left before `deadline` (a time.monotonic() value);
+        every message's delivery is given the run's deadline, less the FINISH_SECONDS its
+        put-back and delete take."""
         report = ReplayReport(dry_run=dry_run)
-        end = deadline if deadline is not None else time.monotonic() + 600
-        seen: set[str] = set()
-        held: list[str] = []  # receipt handles to make visible again
-        while report.received < max_messages and time.monotonic() < end - DEADLINE_MARGIN_SECONDS:
-            batch = self._queue.receive(min(10, max_messages - report.received), VISIBILITY_SECONDS)
-            if not batch:
-                break
-            for message in batch:
-                attributes: Mapping[str, Any] = message.get("MessageAttributes") or {}
-                run = (attributes.get(REPLAY_RUN_ATTRIBUTE) or {}).get("StringValue")
-                if message["MessageId"] in seen or run == self._run_id:
-                    held.append(message["ReceiptHandle"])
-                    continue
-                seen.add(message["MessageId"])
-                report.received += 1
-                outcome = self._replay_one(message, dry_run, end)
-                report.count(outcome)
-                if outcome.result in ("delivered", "failed-again"):
-                    # Only now: a new copy (failed again) was written before this delete.
-                    self._queue.delete(message["ReceiptHandle"])
-                else:
-                    held.append(message["ReceiptHandle"])
-        for handle in held:  # leave what was only looked at as it was
-            self._queue.release(handle)
+        options = _RunOptions(dry_run, deadline if deadline is not None else time.monotonic() + DEFAULT_RUN_SECONDS)
+        held: list[str] = []
+        try:
+            while report.received < max_messages and time.monotonic() < options.deadline - DEADLINE_MARGIN_SECONDS:
+                count = min(10, max_messages - report.received)
+                batch = self._queue.receive(count, visibility_seconds(options.deadline))
+                if not batch:
+                    break
+                held.extend(self._take(batch, report, options))
+        finally:
+            self._release(held)
         logger.info("Replay finished", extra={k: v for k, v in report.as_dict().items() if k != "outcomes"})
         return report
 

@@ -1,9 +1,13 @@
 """Buffered mode (SNS -> SQS -> Lambda): a batch of SQS messages in as few POSTs as the
 per-request cap allows, with partial batch failures so only the failed messages return.
 
-Per message: delivered -> done; permanent failure -> dead-lettered by the policy, done;
-transient failure -> reported in `batchItemFailures`, so SQS makes it visible again and,
-after the queue's maxReceiveCount, its redrive policy moves it to the dead-letter queue.
+Per message: delivered -> done; permanent failure -> dead-lettered by the policy, done
+(a POST refused for one record's sake is split by the policy, so only that record's
+message is dead-lettered); transient failure, or a dead letter that could not be written
+-> reported in `batchItemFailures`, so SQS makes it visible again and, after the queue's
+maxReceiveCount, its redrive policy moves it to the dead-letter queue. The invocation
+itself does not fail for one message: that would make SQS deliver the whole batch again,
+the messages already delivered included.
 """
 
 from __future__ import annotations

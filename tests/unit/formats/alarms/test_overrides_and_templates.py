@@ -157,6 +157,7 @@ def test_severity_template_accepts_names_and_reports_bad_values() -> None:
         ('{"colour": "x"}', "colour: not a field that can be templated"),
         ('{"node": ""}', "node: the template must be a non-empty string"),
         ('["node"]', "must be a JSON object"),
+        pytest.param("[" * 100_000 + "]" * 100_000, "not valid JSON", id="nested-too-deep"),
     ],
 )
 def test_templates_naming_unknown_values_are_refused(templates: str, problem: str) -> None:

@@ -9,7 +9,6 @@ dimensions are a map, the metric key is `name`, composite children are in the st
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ from itom_forwarder.formats.alarms.facts import AlarmFacts, ChildAlarm, Contribu
 from itom_forwarder.formats.alarms.mapping import to_events as map_alarm
 from itom_forwarder.formats.alarms.overrides import tags_of
 from itom_forwarder.formats.aws import account_from_arn, region_from_arn
-from itom_forwarder.formats.json_values import as_mapping, text_or_none
+from itom_forwarder.formats.json_values import as_list, as_mapping, decode_json, shown, text_map, text_of, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import InvalidPayload, ItomEvent, parse_time
@@ -43,20 +42,28 @@ def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
         label=text_or_none(raw.get("label")),
         namespace=text_or_none(metric.get("namespace")),
         name=text_or_none(metric.get("name")),
-        dimensions=[Dimension(str(k), str(v)) for k, v in as_mapping(metric.get("dimensions")).items()],
+        dimensions=[Dimension(key, value) for key, value in text_map(metric.get("dimensions")).items()],
     )
 
 
+def _reason_data(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`reasonData`: JSON in a string (an object as it is, in case a relay decoded it)."""
+    raw = state.get("reasonData")
+    return as_mapping(decode_json(raw) if isinstance(raw, str) else raw)
+
+
 def _children(state: Mapping[str, Any]) -> list[ChildAlarm]:
-    try:
-        reason_data = json.loads(state.get("reasonData") or "{}")
-    except (TypeError, ValueError):
-        return []
     return [
-        ChildAlarm(str(item["arn"]), as_mapping(item.get("state")).get("value"))
-        for item in as_mapping(reason_data).get("triggeringAlarms") or []
+        ChildAlarm(text_of(item["arn"]), text_or_none(as_mapping(item.get("state")).get("value")))
+        for item in as_list(_reason_data(state).get("triggeringAlarms"))
         if isinstance(item, Mapping) and item.get("arn")
     ]
+
+
+def _contributor(data: Mapping[str, Any]) -> Contributor | None:
+    raw = as_mapping(data.get("alarmContributor"))
+    contributor_id = text_or_none(raw.get("id"))
+    return Contributor(contributor_id, text_map(raw.get("attributes"))) if contributor_id else None
 
 
 def parse_alarm_data(
@@ -68,26 +75,19 @@ def parse_alarm_data(
         raise InvalidPayload(f"{where}.alarmName: required, a non-empty string")
     state = as_mapping(data.get("state"))
     value = state.get("value")
-    if value not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
-        raise InvalidPayload(f"{where}.state.value: {str(value)[:40]!r} is not ALARM, OK or INSUFFICIENT_DATA")
+    if not isinstance(value, str) or value not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
+        raise InvalidPayload(f"{where}.state.value: {shown(value)} is not ALARM, OK or INSUFFICIENT_DATA")
     configuration = as_mapping(data.get("configuration"))
-    metrics = [_metric_ref(item) for item in configuration.get("metrics") or [] if isinstance(item, Mapping)]
-    returned: Mapping[str, Any] = next(
-        (as_mapping(item) for item in configuration.get("metrics") or [] if as_mapping(item).get("returnData")), {}
-    )
+    raw_metrics = [item for item in as_list(configuration.get("metrics")) if isinstance(item, Mapping)]
+    returned: Mapping[str, Any] = next((item for item in raw_metrics if item.get("returnData")), {})
     stat = as_mapping(returned.get("metricStat"))
-    contributor_raw = as_mapping(data.get("alarmContributor"))
-    contributor = None
-    if contributor_raw.get("id"):
-        attributes = as_mapping(contributor_raw.get("attributes"))
-        contributor = Contributor(str(contributor_raw["id"]), {str(k): str(v) for k, v in attributes.items()})
     changed_at = (
         parse_time(state["timestamp"], field_name=f"{where}.state.timestamp") if state.get("timestamp") else None
     )
     details = {"statistic": stat.get("stat"), "period": stat.get("period") or returned.get("period")}
     return AlarmFacts(
         name=name,
-        state=str(value),
+        state=value,
         arn=arn,
         account_id=account_id or account_from_arn(arn),
         region=region or region_from_arn(arn),
@@ -95,17 +95,17 @@ def parse_alarm_data(
         reason=text_or_none(state.get("reason")),
         previous_state=text_or_none(as_mapping(data.get("previousState")).get("value")),
         changed_at=changed_at,
-        metrics=metrics,
+        metrics=[_metric_ref(item) for item in raw_metrics],
         alarm_rule=text_or_none(configuration.get("alarmRule")),
         children=_children(state),
-        contributor=contributor,
+        contributor=_contributor(data),
         tags=tags_of(data.get("alarmTags") if data.get("alarmTags") is not None else tags),
         details={key: val for key, val in details.items() if val not in (None, "")},
     )
 
 
 def to_events(event: Mapping[str, Any], notification: Notification, options: MappingOptions) -> list[ItomEvent]:
-    resources = event.get("resources") or []
+    resources = as_list(event.get("resources"))
     arn = next((item for item in resources if isinstance(item, str) and ":alarm:" in item), None)
     facts = parse_alarm_data(
         event["detail"],

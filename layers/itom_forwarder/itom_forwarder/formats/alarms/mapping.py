@@ -17,7 +17,7 @@ from urllib.parse import quote
 from itom_forwarder.formats.alarms.facts import AlarmFacts, Dimension
 from itom_forwarder.formats.alarms.overrides import parse_overrides, split_description
 from itom_forwarder.formats.options import MappingOptions
-from itom_forwarder.itom_event import InvalidPayload, ItomEvent, format_time, normalise_severity
+from itom_forwarder.itom_event import InvalidPayload, ItomEvent, format_time, normalise_severity, valid_text
 
 # Dimensions that name the monitored entity itself, most specific first. A metric with
 # several (TargetGroup and LoadBalancer, ServiceName and ClusterName) names the first.
@@ -80,7 +80,7 @@ def console_url(region: str | None, alarm_name: str) -> str | None:
         return None
     return (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#alarmsV2:alarm/{quote(alarm_name, safe='')}"
+        f"#alarmsV2:alarm/{quote(valid_text(alarm_name), safe='')}"  # a lone surrogate cannot be quoted
     )
 
 

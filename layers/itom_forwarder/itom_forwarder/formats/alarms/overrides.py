@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from itom_forwarder.formats.json_values import as_list, first_items, text_map, text_of
 from itom_forwarder.itom_event import InvalidPayload, normalise_severity
 
 PREFIX = "itom:"
@@ -41,20 +42,22 @@ SEVERITY_KEYS = {
     "severity:insufficient_data": "INSUFFICIENT_DATA",
 }
 SUPPRESS = "none"
-_DESCRIPTION_LINE = re.compile(r"^\s*itom:([a-z_:]+)\s*=\s*(.*?)\s*$", re.IGNORECASE)
+# The value is stripped afterwards: `\s*(.*?)\s*$` backtracks quadratically on a line of spaces.
+_DESCRIPTION_LINE = re.compile(r"^\s*itom:([a-z_:]+)\s*=(.*)$", re.IGNORECASE)
 
 
 def tags_of(raw: object) -> dict[str, str]:
-    """Alarm tags as a map, from a map or a list of {Key, Value} (any key case)."""
+    """Alarm tags as a map, from a map or a list of {Key, Value} (any key case); at most
+    MAX_ITEMS of them (an AWS resource has at most 50)."""
     if isinstance(raw, Mapping):
-        return {str(key): str(value) for key, value in raw.items() if value is not None}
+        return text_map(raw)
     tags: dict[str, str] = {}
-    if isinstance(raw, list):
-        for item in raw:
-            if isinstance(item, Mapping):
-                lowered = {str(key).lower(): value for key, value in item.items()}
-                if lowered.get("key") is not None and lowered.get("value") is not None:
-                    tags[str(lowered["key"])] = str(lowered["value"])
+    for item in as_list(raw):
+        if isinstance(item, Mapping):
+            # A {Key, Value} pair has two fields: the first few are enough to find them.
+            lowered = {key.lower(): value for key, value in first_items(item, 8) if isinstance(key, str)}
+            if lowered.get("key") is not None and lowered.get("value") is not None:
+                tags[text_of(lowered["key"])] = text_of(lowered["value"])
     return tags
 
 
@@ -67,7 +70,7 @@ def split_description(description: str | None) -> tuple[str | None, dict[str, st
     for line in description.splitlines():
         match = _DESCRIPTION_LINE.match(line)
         if match:
-            found[PREFIX + match.group(1).lower()] = match.group(2)
+            found[PREFIX + match.group(1).lower()] = match.group(2).strip()
         else:
             kept.append(line)
     return "\n".join(kept).strip() or None, found

@@ -15,7 +15,7 @@ from itom_forwarder.formats.alarms.facts import AlarmFacts, ChildAlarm, Contribu
 from itom_forwarder.formats.alarms.mapping import to_events as map_alarm
 from itom_forwarder.formats.alarms.overrides import tags_of
 from itom_forwarder.formats.aws import account_from_arn, region_from_arn, region_from_display_name
-from itom_forwarder.formats.json_values import as_mapping, text_or_none
+from itom_forwarder.formats.json_values import as_list, as_mapping, shown, text_map, text_of, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import InvalidPayload, ItomEvent, parse_time
@@ -29,13 +29,11 @@ def is_alarm_notification(message: object) -> bool:
 
 def dimensions_of(raw: object) -> list[Dimension]:
     """`[{"name": ..., "value": ...}]` as the classic notification writes them."""
-    if not isinstance(raw, list):
-        return []
-    return [
-        Dimension(str(item["name"]), str(item["value"]))
-        for item in raw
-        if isinstance(item, Mapping) and item.get("name") is not None and item.get("value") is not None
-    ]
+    dimensions = []
+    for item in as_list(raw):
+        if isinstance(item, Mapping) and item.get("name") is not None and item.get("value") is not None:
+            dimensions.append(Dimension(text_of(item["name"]), text_of(item["value"])))
+    return dimensions
 
 
 def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
@@ -52,32 +50,28 @@ def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
 
 
 def _contributor(message: Mapping[str, Any]) -> Contributor | None:
-    contributor_id = message.get("AlarmContributorId")
+    contributor_id = text_or_none(message.get("AlarmContributorId"))
     if not contributor_id:
         return None
-    attributes = as_mapping(message.get("AlarmContributorAttributes"))
-    return Contributor(str(contributor_id), {str(k): str(v) for k, v in attributes.items()})
+    return Contributor(contributor_id, text_map(message.get("AlarmContributorAttributes")))
 
 
-def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
-    """Read the notification into AlarmFacts; raises InvalidPayload naming a broken field."""
-    name = message.get("AlarmName")
-    if not isinstance(name, str) or not name:
-        raise InvalidPayload("AlarmName: required, a non-empty string")
-    state = message.get("NewStateValue")
-    if state not in ALARM_STATES:
-        raise InvalidPayload(f"NewStateValue: {str(state)[:40]!r} is not one of {', '.join(ALARM_STATES)}")
-    arn = message.get("AlarmArn") if isinstance(message.get("AlarmArn"), str) else None
-    region = (
-        region_from_arn(arn)
-        or region_from_arn(notification.topic_arn)
-        or region_from_display_name(message.get("Region"))
-    )
-    account = message.get("AWSAccountId") or account_from_arn(arn) or account_from_arn(notification.topic_arn)
-    changed_at = None
-    if message.get("StateChangeTime"):
-        changed_at = parse_time(message["StateChangeTime"], field_name="StateChangeTime")
-    trigger = as_mapping(message.get("Trigger"))
+def _children(raw: object) -> list[ChildAlarm]:
+    return [
+        ChildAlarm(text_of(child["Arn"]), text_or_none(as_mapping(child.get("State")).get("Value")))
+        for child in as_list(raw)
+        if isinstance(child, Mapping) and child.get("Arn")
+    ]
+
+
+def _account(message: Mapping[str, Any], arn: str | None, notification: Notification) -> str | None:
+    account = message.get("AWSAccountId")
+    if isinstance(account, (str, int)) and not isinstance(account, bool) and str(account):
+        return str(account)
+    return account_from_arn(arn) or account_from_arn(notification.topic_arn)
+
+
+def _details(trigger: Mapping[str, Any]) -> dict[str, object]:
     details: dict[str, object] = {
         "statistic": trigger.get("Statistic") or trigger.get("ExtendedStatistic"),
         "unit": trigger.get("Unit"),
@@ -89,16 +83,32 @@ def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
         "datapoints_to_alarm": trigger.get("DatapointsToAlarm"),
         "treat_missing_data": trigger.get("TreatMissingData"),
     }
-    children = [
-        ChildAlarm(str(child["Arn"]), as_mapping(child.get("State")).get("Value"))
-        for child in message.get("TriggeringChildren") or []
-        if isinstance(child, Mapping) and child.get("Arn")
-    ]
+    return {key: value for key, value in details.items() if value not in (None, "")}
+
+
+def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
+    """Read the notification into AlarmFacts; raises InvalidPayload naming a broken field."""
+    name = message.get("AlarmName")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("AlarmName: required, a non-empty string")
+    state = message.get("NewStateValue")
+    if not isinstance(state, str) or state not in ALARM_STATES:
+        raise InvalidPayload(f"NewStateValue: {shown(state)} is not one of {', '.join(ALARM_STATES)}")
+    arn = message.get("AlarmArn") if isinstance(message.get("AlarmArn"), str) else None
+    region = (
+        region_from_arn(arn)
+        or region_from_arn(notification.topic_arn)
+        or region_from_display_name(message.get("Region"))
+    )
+    changed_at = None
+    if message.get("StateChangeTime"):
+        changed_at = parse_time(message["StateChangeTime"], field_name="StateChangeTime")
+    trigger = as_mapping(message.get("Trigger"))
     return AlarmFacts(
         name=name,
         state=state,
         arn=arn,
-        account_id=str(account) if account else None,
+        account_id=_account(message, arn, notification),
         region=region,
         description=text_or_none(message.get("AlarmDescription")),
         reason=text_or_none(message.get("NewStateReason")),
@@ -107,13 +117,13 @@ def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
         metric_name=text_or_none(trigger.get("MetricName")),
         namespace=text_or_none(trigger.get("Namespace")),
         dimensions=dimensions_of(trigger.get("Dimensions")),
-        metrics=[_metric_ref(item) for item in trigger.get("Metrics") or [] if isinstance(item, Mapping)],
+        metrics=[_metric_ref(item) for item in as_list(trigger.get("Metrics")) if isinstance(item, Mapping)],
         threshold_metric_id=text_or_none(trigger.get("ThresholdMetricId")),
         alarm_rule=message.get("AlarmRule") if isinstance(message.get("AlarmRule"), str) else None,
-        children=children,
+        children=_children(message.get("TriggeringChildren")),
         contributor=_contributor(message),
         tags=tags_of(message.get("AlarmTags")),
-        details={key: value for key, value in details.items() if value not in (None, "")},
+        details=_details(trigger),
     )
 
 

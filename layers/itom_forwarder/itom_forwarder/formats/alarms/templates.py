@@ -74,7 +74,7 @@ class FieldTemplates:
             return cls()
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise TemplateError('not valid JSON (expected an object such as {"node": "{{alarm.name}}"})') from None
         if not isinstance(document, dict):
             raise TemplateError("must be a JSON object of field name to template")
