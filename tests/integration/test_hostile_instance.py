@@ -175,3 +175,16 @@ def test_a_ca_certificate_without_a_pem_block_is_refused_by_name(make_stack: Sta
     assert stack.invoke(sns_event(json.dumps(ALERT)))["dead_lettered"] == 1
     [message] = stack.dead_letters()
     assert "ca_certificate: not a PEM certificate" in json.loads(message["Body"])["reason"]["message"]
+
+
+def test_an_api_body_nested_too_deep_is_refused_not_a_crash(stack: LocalStack) -> None:
+    answer = stack.invoke(rest_event("/events", '{"records": ' + "[" * 100_000 + "]" * 100_000 + "}"))
+    assert (answer["statusCode"], json.loads(answer["body"])["error"]) == (400, "the JSON body is nested too deep")
+    assert stack.emulator.requests == []
+
+
+def test_a_direct_event_nested_too_deep_is_still_delivered(stack: LocalStack) -> None:
+    nested: list[object] = []
+    for _ in range(5000):
+        nested = [nested]
+    assert stack.invoke({"alert": "deep", "detail": nested}) == {"delivered": 1, "dead_lettered": 0}

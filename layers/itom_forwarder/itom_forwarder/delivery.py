@@ -184,8 +184,8 @@ def _events_of(item: Inbound, options: formats.MappingOptions) -> tuple[str, lis
     route = ROUTES[item.route]
     try:
         payload = json.loads(item.notification.message)
-    except ValueError:
-        raise InvalidPayload(f"the {item.route} request body is not JSON") from None
+    except (ValueError, RecursionError):
+        raise InvalidPayload(f"the {item.route} request body is not JSON (or nested too deep)") from None
     return route.input_format, route.to_events(payload, item.notification, options)
 
 

@@ -4,6 +4,7 @@ dead-letter message must keep untouched) and what the formats may read of its ro
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,15 @@ def _text(value: object) -> str:
     # A malformed record must still be kept and mapped: anything that is not text is JSON.
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else _json_text(value)
+
+
+def _json_text(value: object) -> str:
+    """A value as JSON text; one nested too deep to encode is kept as its repr, as text."""
+    try:
+        return json.dumps(value, default=str)
+    except (RecursionError, ValueError):
+        return reprlib.repr(value)
 
 
 def _optional_text(value: object) -> str | None:
@@ -103,5 +112,5 @@ def read_records(event: object) -> list[Inbound]:
     sqs_records = records_of(event, "eventSource", "aws:sqs")
     if sqs_records is not None:
         return [_sqs_item(record) for record in sqs_records]
-    message = json.dumps(event, default=str)
+    message = _json_text(event)
     return [Inbound(event, Notification(message=message, origin="direct"), "direct")]

@@ -90,6 +90,8 @@ def _decode(event: Any) -> tuple[str, Any]:
     try:
         text = body.decode("utf-8")
         return text, json.loads(text)
+    except RecursionError:
+        raise Refusal(400, "the JSON body is nested too deep") from None
     except (UnicodeDecodeError, ValueError) as error:
         if not media_type:
             raise Refusal(415, "the body is not JSON: send application/json") from None
