@@ -205,8 +205,13 @@ class DeadLetterQueue:
     def client(self) -> SQSClient:
         if self._sqs is None:
             import boto3
+            from botocore.config import Config
 
-            self._sqs = boto3.client("sqs")
+            # boto3's defaults wait 60 s per read and retry for minutes: far past an
+            # invocation's budget. A dead letter that cannot be written fails the
+            # invocation instead (its caller retries; nothing is lost).
+            config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+            self._sqs = boto3.client("sqs", config=config)
         return self._sqs
 
     def put(

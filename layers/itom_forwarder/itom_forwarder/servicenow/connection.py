@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
@@ -52,7 +53,7 @@ class ServiceNowConnection:
     def host(self) -> str:
         return urlsplit(self.instance_url).hostname or ""
 
-    @property
+    @cached_property
     def secret_values(self) -> tuple[str, ...]:
         """Every secret string this connection holds (to keep them out of any text)."""
         candidates = (self.password, self.client_secret, self.private_key, self.private_key_password)
