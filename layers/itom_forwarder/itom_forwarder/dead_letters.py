@@ -21,7 +21,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -239,10 +239,6 @@ class DeadLetterQueue:
             DelaySeconds=delay_seconds,
         )
         return response["MessageId"]
-
-    def again(self, letter: DeadLetter, reason: FailureReason, attempts: int) -> DeadLetter:
-        """The letter after one more failed try: the new reason, the attempts added up."""
-        return replace(letter, reason=reason, attempts=letter.attempts + attempts)
 
     def receive(self, count: int, visibility_seconds: int) -> list[MessageTypeDef]:
         return (
