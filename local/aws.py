@@ -153,6 +153,31 @@ class LocalAws:
         url: str = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
         return url
 
+    def create_alert_state_table(self, name: str) -> str:
+        """The ordering guard's table, as template.yaml declares it (key message_key, TTL
+        on expires_at, on demand)."""
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "message_key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "message_key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+        return name
+
+    def alert_state(self, table: str) -> dict[str, dict[str, Any]]:
+        """The guard's items by message key, as plain values (numbers as int)."""
+        dynamodb = self.client("dynamodb")
+        items: dict[str, dict[str, Any]] = {}
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                plain = {name: int(value["N"]) if "N" in value else value.get("S") for name, value in item.items()}
+                items[str(plain["message_key"])] = plain
+        return items
+
     def receive_all(self, queue_url: str) -> list[dict[str, Any]]:
         """Receive and delete every message in the queue, with its attributes."""
         sqs = self.client("sqs")

@@ -68,7 +68,8 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
             "OAuth JWT bearer, generated 3072-bit key and certificate" if oauth else "basic auth, user aws.integration"
         )
         print(f"ServiceNow emulator: {stack.emulator.url}   moto: {stack.aws.endpoint_url}")
-        print(f"Secret {stack.secret_name!r} ({auth})   DLQ {stack.queue_url}\n")
+        print(f"Secret {stack.secret_name!r} ({auth})   DLQ {stack.queue_url}")
+        print(f"Ordering guard: DynamoDB table {stack.alert_state_table!r} (newest source time per message key)\n")
         for path in paths:
             event: dict[str, Any] = json.loads(path.read_text())
             received_before = len(stack.emulator.events)
@@ -79,6 +80,9 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
                     print(f"  answered HTTP {result['statusCode']} {result.get('body')}")
                 else:
                     print(f"  returned {json.dumps(result)}")
+                if isinstance(result, dict) and result.get("superseded"):
+                    note = "older than the event ServiceNow already has for its alert (not sent, not lost)"
+                    print(f"  superseded: {note}")
             except Exception as error:  # shown, as Lambda would report it
                 failures += 1
                 print(f"  raised {type(error).__name__}: {error}  (Lambda would retry this event)")
@@ -91,6 +95,7 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
         for key, alert in alerts.items():
             print(f"  {alert.state:<6} severity {alert.severity}  events {alert.event_count}  {_short(key, 90)}")
         dead_letters = stack.dead_letters()
+        claims = stack.aws.calls("dynamodb.UpdateItem") + stack.aws.calls("dynamodb.TransactWriteItems")
         print(f"\nDead-letter queue: {len(dead_letters)} message(s)")
         for message in dead_letters:
             body = json.loads(message["Body"])
@@ -99,8 +104,8 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
         print(
             f"\nSecrets Manager reads: {stack.aws.calls('secretsmanager.GetSecretValue')}   "
             f"TCP connections to the instance: {stack.emulator.connections_opened}   "
-            f"POSTs: {stack.emulator.count('POST', '/api/global/em/jsonv2')}"
-            + (f"   token requests: {stack.emulator.token_requests}" if oauth else "")
+            f"POSTs: {stack.emulator.count('POST', '/api/global/em/jsonv2')}   "
+            f"DynamoDB requests: {claims}" + (f"   token requests: {stack.emulator.token_requests}" if oauth else "")
         )
     return 1 if failures else 0
 

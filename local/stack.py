@@ -1,5 +1,6 @@
 """The whole local stack in one object: moto's server, the ServiceNow emulator, the secret,
-the dead-letter queue and the environment the function sees in Lambda.
+the dead-letter queue, the ordering guard's table and the environment the function sees
+in Lambda.
 
 Used by the local runner, the integration tests and the benchmarks, so all three exercise
 the handler the same way `sam local invoke` would: `lambda_handler(event, context)`.
@@ -48,6 +49,7 @@ class LocalStack:
         environment: Mapping[str, str] | None = None,
         oauth: bool = False,
         token_lifetime_seconds: int = 1800,
+        ordering_guard: bool = True,
     ) -> None:
         self._owns_aws = aws is None
         self._owns_emulator = emulator is None
@@ -57,6 +59,8 @@ class LocalStack:
         suffix = uuid.uuid4().hex[:8]
         self.secret_name = f"itom-forwarder/servicenow-{suffix}"
         self.queue_name = f"itom-forwarder-dlq-{suffix}"
+        # The template's default: OrderingGuard on, a table of its own per stack.
+        self.alert_state_table = f"itom-forwarder-alert-state-{suffix}" if ordering_guard else ""
         # Generated per run: nothing real, and never printed.
         self.password = secrets.token_urlsafe(18)
         self.oauth = oauth
@@ -81,11 +85,17 @@ class LocalStack:
             self.register_certificate(self.key_pair.certificate_pem)
         self.aws.create_secret(self.secret_name, self.oauth_secret() if self.oauth else self.basic_secret())
         self.queue_url = self.aws.create_queue(self.queue_name)
+        if self.alert_state_table:
+            self.aws.create_alert_state_table(self.alert_state_table)
         self._set_environment(
             {
                 **self.aws.environment(),
                 "SERVICENOW_SECRET_ID": self.secret_name,
                 "DLQ_URL": self.queue_url,
+                "ALERT_STATE_TABLE": self.alert_state_table,
+                # A POST to the loopback emulator takes milliseconds: a 3 s lease (10 s in
+                # AWS; room for the default retries) keeps a run of one alert's events quick.
+                "ALERT_STATE_LEASE_SECONDS": "3",
                 "POWERTOOLS_SERVICE_NAME": "itom-forwarder",
                 "POWERTOOLS_METRICS_NAMESPACE": "ItomForwarderLocal",
                 "AWS_LAMBDA_FUNCTION_NAME": "itom-forwarder-local",
@@ -180,6 +190,10 @@ class LocalStack:
 
     def invoke(self, event: dict[str, Any], *, timeout_seconds: float = 30.0) -> Any:
         return self.handler()(event, LocalLambdaContext(timeout_seconds=timeout_seconds))
+
+    def alert_state(self) -> dict[str, dict[str, Any]]:
+        """The ordering guard's table: per message key, the newest source time accepted."""
+        return self.aws.alert_state(self.alert_state_table) if self.alert_state_table else {}
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Receive (and delete) everything in the dead-letter queue."""

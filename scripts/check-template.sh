@@ -8,7 +8,13 @@
 #      parameter overrides), then a local SAM transform of both checking that every
 #      Ref/GetAtt/Sub target exists after the transform (cfn-lint does not flag e.g. an output
 #      referencing a misspelt SAM-generated ID such as ForwarderApiApiKey) and that every API
-#      method requires the API key,
+#      method requires the API key; then the transformed template.yaml resolved for parameter
+#      combinations (conditions evaluated, as CloudFormation would): OrderingGuard on (the
+#      alert-state table, ALERT_STATE_TABLE, dynamodb:UpdateItem on that table only) and off
+#      (no table, no DynamoDB statement), RedriveScheduleMinutes 0 (no schedule), 1, 5 and 1440
+#      (the rate expression, the run request, the scheduler role's trust and permission), and
+#      DeadLetterQueueAgeAlarm (the DLQ's ApproximateAgeOfOldestMessage, the depth alarm's
+#      actions),
 #   1b. checkov (framework cloudformation) on template.yaml, the all-options copy and both
 #      transformed templates: zero failed checks. Findings that do not apply are skipped in
 #      place, on the resource (Metadata: checkov: skip, each with its reason); the transformed
@@ -205,6 +211,9 @@ template_checks options-on template.yaml "$OPTIONS_ON"
 
 log "References and API keys in the transformed templates (SAM-generated logical IDs)"
 template_checks transformed template.yaml "$CHECK_DIR/transformed.json" "$OPTIONS_ON" "$CHECK_DIR/options-on/transformed.json"
+
+log "Parameter combinations in the transformed template: ordering guard, redrive schedule, dead-letter age alarm"
+template_checks scenarios "$CHECK_DIR/transformed.json"
 
 log "checkov ${CHECKOV_VERSION} (cloudformation): template.yaml, the all-options copy, both transformed"
 "$CHECKOV" --framework cloudformation --quiet --compact --skip-download \

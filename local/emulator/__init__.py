@@ -24,6 +24,7 @@ from local.emulator.cli import main
 from local.emulator.server import ServiceNowEmulator
 from local.emulator.state import (
     CHOICES_ROLE,
+    DEFAULT_ACTIVE_INTERVAL_SECONDS,
     DEFAULT_ROLES,
     EM_ALERT_PATH,
     EM_EVENT_PATH,
@@ -39,6 +40,7 @@ from local.emulator.state import (
 
 __all__ = [
     "CHOICES_ROLE",
+    "DEFAULT_ACTIVE_INTERVAL_SECONDS",
     "DEFAULT_ROLES",
     "EM_ALERT_PATH",
     "EM_EVENT_PATH",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from local.emulator.server import ServiceNowEmulator
-from local.emulator.state import DEFAULT_ROLES, OAUTH_USER_FIELDS
+from local.emulator.state import DEFAULT_ACTIVE_INTERVAL_SECONDS, DEFAULT_ROLES, OAUTH_USER_FIELDS
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -45,6 +45,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="user_name",
         help="user field the JWT sub is matched against",
     )
+    parser.add_argument(
+        "--active-interval",
+        type=float,
+        default=DEFAULT_ACTIVE_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help="evt_mgmt.active_interval: how long a closed alert can be reopened (default %(default)s)",
+    )
     parser.add_argument("--tls-cert", metavar="PEM_PATH", help="serve HTTPS with this server certificate")
     parser.add_argument("--tls-key", metavar="PEM_PATH", help="the unencrypted private key of --tls-cert")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -63,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.tls_cert, encoding="ascii") as tls_cert, open(args.tls_key, encoding="ascii") as tls_key:
             tls = ServerCertificate(tls_cert.read(), tls_key.read())
     emulator = ServiceNowEmulator(args.host, args.port, verbose=args.verbose, tls=tls)
+    emulator.active_interval_seconds = args.active_interval
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
     for spec in args.user:
         username, sep, password = spec.partition(":")

@@ -168,7 +168,9 @@ class _Server(ThreadedWSGIServer):
 class ServiceNowEmulator(EmulatorState):
     """An in-process emulated ServiceNow instance on loopback (see ``local.emulator``).
 
-    Configuration, fault injection and inspection are ``EmulatorState``'s methods.
+    Configuration, fault injection and inspection are ``EmulatorState``'s methods; its
+    settings (``max_content_length``, ``active_interval_seconds``, ``clock``) are attributes
+    that may be set at any time, e.g. ``sn.active_interval_seconds = 0``.
     """
 
     def __init__(

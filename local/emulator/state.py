@@ -13,8 +13,9 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -33,11 +34,13 @@ DEFAULT_ROLES = (EVENT_ROLE, CHOICES_ROLE)
 
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024  # glide.rest.max_content_length default
 RATE_LIMIT_WINDOW_SECONDS = 3600
+DEFAULT_ACTIVE_INTERVAL_SECONDS = 3600  # evt_mgmt.active_interval default (one hour)
 OAUTH_USER_FIELDS = frozenset({"user_name", "email"})
 
 _CLEAR_SEVERITY = "0"
 _CLOSING_STATE = "Closing"
 _FALLBACK_KEY_FIELDS = ("source", "node", "type", "resource", "metric_name")
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # time_of_event: ServiceNow's yyyy-MM-dd HH:mm:ss, UTC
 
 
 # --------------------------------------------------------------------------- records
@@ -72,7 +75,14 @@ class RecordedRequest:
 
 @dataclass
 class Alert:
-    """An em_alert record built from the events sharing one message key."""
+    """An em_alert record built from the events sharing one message key.
+
+    The last three fields are not ServiceNow's: they are the emulator's oracle for tests of
+    event ordering (ServiceNow applies events in arrival order and counts nothing of the
+    kind). ``newest_time_of_event`` is the newest ``time_of_event`` among the events applied
+    to this alert ("" while none had a valid one); ``stale_events`` and ``stale_reopenings``
+    are defined in ``EmulatorState._apply_to_alerts``.
+    """
 
     message_key: str
     state: str  # "Open" | "Closed"
@@ -81,6 +91,9 @@ class Alert:
     first_event: dict[str, str]
     last_event: dict[str, str]
     reopened_count: int = 0
+    newest_time_of_event: str = ""
+    stale_events: int = 0
+    stale_reopenings: int = 0
 
 
 @dataclass
@@ -135,6 +148,17 @@ def alert_key(record: dict[str, str]) -> str:
     return record.get("message_key", "") or "".join(record.get(name, "") for name in _FALLBACK_KEY_FIELDS)
 
 
+def event_time(value: str | None) -> datetime | None:
+    """A ``time_of_event`` as a naive UTC datetime; None when missing or not in
+    ServiceNow's ``yyyy-MM-dd HH:mm:ss`` (such an event is never judged stale)."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, _TIME_FORMAT)
+    except ValueError:
+        return None
+
+
 def load_rsa_public_key(pem: str | bytes) -> RSAPublicKey:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -156,13 +180,25 @@ def load_rsa_public_key(pem: str | bytes) -> RSAPublicKey:
 
 class EmulatorState:
     """The instance's records behind one lock; the public methods are the test API of
-    ``ServiceNowEmulator`` (configuration, fault injection, inspection)."""
+    ``ServiceNowEmulator`` (configuration, fault injection, inspection).
+
+    Settings are plain attributes, read on every request:
+
+    * ``max_content_length``: glide.rest.max_content_length, in bytes.
+    * ``active_interval_seconds``: evt_mgmt.active_interval: a closed alert is reopened
+      by a (non-clear) event at most this long after it closed; after that the event
+      creates a new alert for the key.
+    * ``clock``: the monotonic clock alert closing is timed with (``time.monotonic``);
+      tests replace it to step over the active interval without waiting.
+    """
 
     # Every access token any emulator in this process issued (tests scan output for them).
     every_issued_token: ClassVar[set[str]] = set()
 
     def __init__(self) -> None:
         self.max_content_length = DEFAULT_MAX_CONTENT_LENGTH
+        self.active_interval_seconds: float = DEFAULT_ACTIVE_INTERVAL_SECONDS
+        self.clock: Callable[[], float] = time.monotonic
         self._lock = threading.Lock()
         self._users: dict[str, EmulatedUser] = {}
         self._clients: dict[str, OAuthClient] = {}
@@ -175,7 +211,12 @@ class EmulatorState:
         self._faults: list[Fault] = []
         self._requests: list[RecordedRequest] = []
         self._events: list[dict[str, str]] = []
-        self._alerts: dict[str, Alert] = {}
+        self._alerts: dict[str, Alert] = {}  # the current alert of each key
+        self._alerts_created: dict[str, int] = {}
+        self._closed_at: dict[str, float] = {}  # clock() when the key's current alert closed
+        self._newest_time: dict[str, datetime] = {}  # newest time_of_event received per key
+        self._stale_events = 0
+        self._stale_reopenings = 0
         self._connections_opened = 0
         self._token_requests = 0
 
@@ -278,15 +319,21 @@ class EmulatorState:
             self._faults.clear()
 
     def reset(self) -> None:
-        """Forget events, alerts, requests, faults, rate limits and counters.
+        """Forget events, alerts (with their history and stale counts), requests, faults,
+        rate limits and counters.
 
-        Users, OAuth clients, issued tokens and used JWT IDs stay.
+        Users, OAuth clients, issued tokens, used JWT IDs and the settings stay.
         """
         with self._lock:
             self._faults.clear()
             self._requests.clear()
             self._events.clear()
             self._alerts.clear()
+            self._alerts_created.clear()
+            self._closed_at.clear()
+            self._newest_time.clear()
+            self._stale_events = 0
+            self._stale_reopenings = 0
             self._rate_limits.clear()
             self._rate_windows.clear()
             self._connections_opened = 0
@@ -306,8 +353,22 @@ class EmulatorState:
 
     @property
     def alerts(self) -> dict[str, Alert]:
+        """The current alert of each message key (a newer one replaces a closed one once
+        the active interval is over; ``alerts_created`` counts them all)."""
         with self._lock:
             return {key: copy.deepcopy(alert) for key, alert in self._alerts.items()}
+
+    @property
+    def alerts_created(self) -> dict[str, int]:
+        """How many alerts each message key has had: 1 for its first, +1 for each one
+        created after its previous alert had been closed longer than the active interval."""
+        with self._lock:
+            return dict(self._alerts_created)
+
+    def alert_states(self) -> dict[str, str]:
+        """The state ("Open" or "Closed") of each key's current alert."""
+        with self._lock:
+            return {key: alert.state for key, alert in self._alerts.items()}
 
     @property
     def connections_opened(self) -> int:
@@ -331,7 +392,12 @@ class EmulatorState:
             return sum(1 for r in self._requests if r.method == method and r.path == path)
 
     def stats(self) -> dict[str, int]:
-        """What the instance has seen, for a benchmark in another process."""
+        """What the instance has seen, for a benchmark or test in another process.
+
+        ``alerts_created`` is the number of alerts ever created (replaced ones included);
+        ``stale_events`` and ``stale_reopenings`` are the totals over every alert (defined
+        in ``_apply_to_alerts``; the emulator's oracle, ServiceNow has no such counter).
+        """
         with self._lock:
             posts = sum(1 for r in self._requests if r.method == "POST" and r.path == EVENT_PATH)
             return {
@@ -339,6 +405,9 @@ class EmulatorState:
                 "events": len(self._events),
                 "token_requests": self._token_requests,
                 "connections_opened": self._connections_opened,
+                "alerts_created": sum(self._alerts_created.values()),
+                "stale_events": self._stale_events,
+                "stale_reopenings": self._stale_reopenings,
             }
 
     # ------------------------------------------------- used by the API and server
@@ -473,7 +542,32 @@ class EmulatorState:
             self._faults.append(fault)
 
     def _apply_to_alerts(self, record: dict[str, str]) -> None:
+        """Apply one event as ServiceNow does: by message key, in arrival order, whatever
+        its ``time_of_event``.
+
+        A clear (severity "0" or resolution_state "Closing") closes the key's open alert,
+        keeping its severity, and does nothing without one. Any other event updates the
+        open alert, reopens a closed one (``reopened_count``) if it closed at most
+        ``active_interval_seconds`` ago, and otherwise creates a new alert (Open, one event)
+        that replaces it in ``alerts`` and counts in ``alerts_created``.
+
+        The ordering oracle (not ServiceNow's), judged on valid ``time_of_event`` values
+        only; an event without one is never stale and moves no reference:
+
+        * ``stale_events`` counts each event that was applied (it created, updated, closed
+          or reopened an alert) and is older than an event received before it with the same
+          key: applied or not (a clear that found no open alert counts as received), of the
+          current alert or of an earlier one. An equal time is not stale (the same event
+          again). It is counted on the alert the event was applied to and in the total.
+        * ``stale_reopenings`` counts each reopening by an event older than the clear that
+          closed the alert (each is also a stale event).
+        """
         key = alert_key(record)
+        moment = event_time(record.get("time_of_event"))
+        newest = self._newest_time.get(key)
+        stale = moment is not None and newest is not None and moment < newest
+        if moment is not None and (newest is None or moment > newest):
+            self._newest_time[key] = moment
         alert = self._alerts.get(key)
         severity = record.get("severity")
         closing = severity == _CLEAR_SEVERITY or record.get("resolution_state") == _CLOSING_STATE
@@ -484,14 +578,38 @@ class EmulatorState:
                 alert.last_event = dict(record)
                 if severity is not None:
                     alert.severity = severity
+                self._closed_at[key] = self.clock()
+                self._note_applied(alert, moment, stale=stale)
             return
+        if alert is not None and alert.state == "Closed":
+            if self.clock() - self._closed_at[key] > self.active_interval_seconds:
+                alert = None  # past evt_mgmt.active_interval: a new alert, not a reopening
+            else:
+                closed_by = event_time(alert.last_event.get("time_of_event"))
+                if moment is not None and closed_by is not None and moment < closed_by:
+                    alert.stale_reopenings += 1
+                    self._stale_reopenings += 1
+                alert.state = "Open"
+                alert.reopened_count += 1
+            del self._closed_at[key]
         if alert is None:
-            self._alerts[key] = Alert(key, "Open", severity or "", 1, dict(record), dict(record))
+            alert = Alert(key, "Open", severity or "", 1, dict(record), dict(record))
+            self._alerts[key] = alert
+            self._alerts_created[key] = self._alerts_created.get(key, 0) + 1
+            self._note_applied(alert, moment, stale=stale)
             return
-        if alert.state == "Closed":
-            alert.state = "Open"
-            alert.reopened_count += 1
         alert.event_count += 1
         alert.last_event = dict(record)
         if severity is not None:
             alert.severity = severity
+        self._note_applied(alert, moment, stale=stale)
+
+    def _note_applied(self, alert: Alert, moment: datetime | None, *, stale: bool) -> None:
+        if stale:
+            alert.stale_events += 1
+            self._stale_events += 1
+        if moment is not None:
+            current = event_time(alert.newest_time_of_event)
+            if current is None or moment > current:
+                # strftime's %Y does not pad years before 1000 on every platform
+                alert.newest_time_of_event = f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"

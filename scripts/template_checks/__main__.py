@@ -35,6 +35,17 @@ def _transformed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenarios(args: argparse.Namespace) -> int:
+    from template_checks.scenarios import ScenarioCheckError, run
+
+    try:
+        run(args.transformed)
+    except ScenarioCheckError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
 def _events(args: argparse.Namespace) -> int:
     from template_checks.events import run
 
@@ -77,6 +88,13 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument("paths", type=Path, nargs="+", metavar="TEMPLATE OUTPUT", help="pairs: template, output")
     command.set_defaults(run=_transformed)
+
+    command = commands.add_parser(
+        "scenarios",
+        help="the transformed template resolved per parameter combination: ordering guard, redrive schedule, age alarm",
+    )
+    command.add_argument("transformed", type=Path, help="the transformed template.yaml (JSON, from `transformed`)")
+    command.set_defaults(run=_scenarios)
 
     command = commands.add_parser("events", help="sanity checks of the sample events")
     command.add_argument("directory", type=Path, nargs="?", default=Path("events"))

@@ -228,6 +228,220 @@ def test_alert_fallback_message_key(sn: ServiceNowEmulator, http: requests.Sessi
     assert sn.alerts["Elasticdb1"].state == "Open"
 
 
+# ------------------------------------------- alert history and the ordering oracle
+
+ALERTS = "/api/now/table/em_alert"
+STATS = "/_emulator/stats"
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (``EmulatorState.clock``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(sn: ServiceNowEmulator) -> FakeClock:
+    fake = FakeClock()
+    sn.clock = fake
+    return fake
+
+
+def at(clock_time: str) -> str:
+    """A time_of_event (ServiceNow's yyyy-MM-dd HH:mm:ss, UTC) on one test day."""
+    return f"2024-05-01 {clock_time}"
+
+
+def alarm(when: str | None, key: str = "k", severity: str = "2") -> dict[str, str]:
+    record = {"message_key": key, "severity": severity}
+    if when is not None:
+        record["time_of_event"] = at(when)
+    return record
+
+
+def clear(when: str, key: str = "k") -> dict[str, str]:
+    return {"message_key": key, "severity": "0", "time_of_event": at(when)}
+
+
+def send(http: requests.Session, sn: ServiceNowEmulator, *records: dict[str, str]) -> None:
+    """Each record in its own POST, so arrival order is the order given."""
+    for record in records:
+        assert post_events(http, sn, [record]).status_code == 200
+
+
+def oracle(sn: ServiceNowEmulator) -> dict[str, int]:
+    stats = sn.stats()
+    return {name: stats[name] for name in ("alerts_created", "stale_events", "stale_reopenings")}
+
+
+def test_new_stats_start_at_zero(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    stats = http.get(sn.url + STATS, timeout=5).json()
+    assert stats == {
+        "event_posts": 0,
+        "events": 0,
+        "token_requests": 0,
+        "connections_opened": 1,
+        "alerts_created": 0,
+        "stale_events": 0,
+        "stale_reopenings": 0,
+    }
+    assert sn.active_interval_seconds == 3600  # evt_mgmt.active_interval's default
+    assert (sn.alerts_created, sn.alert_states()) == ({}, {})
+
+
+def test_clear_without_alert_creates_nothing_but_is_remembered(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    send(http, sn, clear("12:00:10"))
+    assert (sn.alerts, sn.alerts_created, sn.alert_states()) == ({}, {}, {})
+    assert oracle(sn) == {"alerts_created": 0, "stale_events": 0, "stale_reopenings": 0}
+    # The ALARM the Clear ended arrives after it: ServiceNow opens an alert (left open for
+    # a week); the oracle sees an event older than one already received for the key.
+    send(http, sn, alarm("12:00:00"))
+    alert = sn.alerts["k"]
+    assert (alert.state, alert.event_count, alert.stale_events, alert.stale_reopenings) == ("Open", 1, 1, 0)
+    assert alert.newest_time_of_event == at("12:00:00")
+    assert oracle(sn) == {"alerts_created": 1, "stale_events": 1, "stale_reopenings": 0}
+
+
+def test_alarm_then_clear_closes_and_a_newer_alarm_reopens(
+    sn: ServiceNowEmulator, http: requests.Session, clock: FakeClock
+) -> None:
+    send(http, sn, alarm("12:00:00", severity="1"), clear("12:00:10"))
+    assert sn.alert_states() == {"k": "Closed"}
+    assert sn.alerts["k"].event_count == 2
+
+    clock.now += 3599
+    send(http, sn, alarm("12:00:20"))
+    alert = sn.alerts["k"]
+    assert (alert.state, alert.reopened_count, alert.event_count) == ("Open", 1, 3)
+    assert (alert.stale_events, alert.stale_reopenings) == (0, 0)
+    assert alert.newest_time_of_event == at("12:00:20")
+    assert sn.alerts_created == {"k": 1}
+    assert oracle(sn) == {"alerts_created": 1, "stale_events": 0, "stale_reopenings": 0}
+
+
+def test_alarm_older_than_its_clear_reopens_as_stale(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    # The ALARM delivered late (after its Clear), within the active interval.
+    send(http, sn, alarm("12:00:00"), clear("12:00:10"), alarm("12:00:05"))
+    alert = sn.alerts["k"]
+    assert (alert.state, alert.reopened_count) == ("Open", 1)
+    assert (alert.stale_events, alert.stale_reopenings) == (1, 1)
+    assert alert.newest_time_of_event == at("12:00:10")  # the newest applied, not the last
+    assert oracle(sn) == {"alerts_created": 1, "stale_events": 1, "stale_reopenings": 1}
+    served = http.get(sn.url + STATS, timeout=5).json()
+    assert {name: served[name] for name in oracle(sn)} == oracle(sn)
+
+    (row,) = http.get(sn.url + ALERTS, auth=AUTH, timeout=5).json()["result"]
+    assert (row["state"], row["reopened_count"]) == ("Open", 1)
+    assert (row["stale_events"], row["stale_reopenings"]) == (1, 1)
+    assert row["newest_time_of_event"] == at("12:00:10")
+    stale_only = {"sysparm_query": "stale_reopenings!=0", "sysparm_fields": "message_key"}
+    stale_rows = http.get(sn.url + ALERTS, params=stale_only, auth=AUTH, timeout=5).json()["result"]
+    assert stale_rows == [{"message_key": "k"}]
+
+
+def test_stale_events_on_an_open_alert(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    send(
+        http,
+        sn,
+        alarm("12:00:10"),
+        alarm("12:00:10"),  # the same event again: not stale
+        alarm("12:00:05"),  # older: stale, though the alert is open
+        alarm(None),  # no time_of_event: never judged
+        {**alarm("12:00:00"), "time_of_event": "yesterday"},  # not yyyy-MM-dd HH:mm:ss either
+        clear("12:00:01"),  # a stale Clear closes the alert all the same
+    )
+    alert = sn.alerts["k"]
+    assert (alert.state, alert.event_count, alert.reopened_count) == ("Closed", 6, 0)
+    assert (alert.stale_events, alert.stale_reopenings) == (2, 0)
+    assert alert.newest_time_of_event == at("12:00:10")
+    # a Clear that finds no open alert is not applied: not counted, even when stale
+    send(http, sn, clear("12:00:00"))
+    assert oracle(sn) == {"alerts_created": 1, "stale_events": 2, "stale_reopenings": 0}
+
+
+def test_clear_of_a_closed_alert_is_remembered(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    send(http, sn, alarm("12:00:00"), clear("12:00:10"), clear("12:00:30"), alarm("12:00:20"))
+    alert = sn.alerts["k"]
+    assert (alert.state, alert.event_count, alert.reopened_count) == ("Open", 3, 1)
+    # older than the second Clear (received, not applied), newer than the one that closed it
+    assert (alert.stale_events, alert.stale_reopenings) == (1, 0)
+
+
+@pytest.mark.parametrize(("elapsed", "reopened"), [(3600.0, True), (3600.5, False)])
+def test_active_interval_boundary(
+    sn: ServiceNowEmulator, http: requests.Session, clock: FakeClock, elapsed: float, reopened: bool
+) -> None:
+    send(http, sn, alarm("12:00:00"), clear("12:00:10"))
+    clock.now += elapsed
+    send(http, sn, alarm("13:00:20"))
+    alert = sn.alerts["k"]
+    assert alert.state == "Open"
+    assert alert.reopened_count == (1 if reopened else 0)
+    assert sn.alerts_created == {"k": 1 if reopened else 2}
+
+
+def test_after_active_interval_a_new_alert_is_created(
+    sn: ServiceNowEmulator, http: requests.Session, clock: FakeClock
+) -> None:
+    send(http, sn, alarm("12:00:00", severity="1"), alarm("12:00:01", key="other"), clear("12:00:10"))
+    clock.now += 3601
+    new = alarm("13:00:20", severity="3")
+    send(http, sn, new)
+    alert = sn.alerts["k"]
+    assert (alert.state, alert.severity, alert.event_count, alert.reopened_count) == ("Open", "3", 1, 0)
+    assert alert.first_event == alert.last_event == new
+    assert (alert.stale_events, alert.stale_reopenings) == (0, 0)
+    assert alert.newest_time_of_event == at("13:00:20")
+    assert list(sn.alerts) == ["k", "other"]  # replaced in place: one current alert per key
+    assert sn.alerts_created == {"k": 2, "other": 1}
+    assert sn.alert_states() == {"k": "Open", "other": "Open"}
+    assert oracle(sn) == {"alerts_created": 3, "stale_events": 0, "stale_reopenings": 0}
+    rows = http.get(sn.url + ALERTS, params={"sysparm_query": "message_key=k"}, auth=AUTH, timeout=5)
+    assert [(r["event_count"], r["reopened_count"]) for r in rows.json()["result"]] == [(1, 0)]
+
+    # the new alert closes and reopens like the first one
+    send(http, sn, clear("13:00:30"), alarm("13:00:40"))
+    assert (sn.alerts["k"].reopened_count, sn.alerts_created["k"]) == (1, 2)
+
+
+def test_late_alarm_after_active_interval_is_stale_not_a_reopening(
+    sn: ServiceNowEmulator, http: requests.Session
+) -> None:
+    sn.active_interval_seconds = 0  # any later event is past the interval
+    send(http, sn, alarm("12:00:00"), clear("12:00:10"), alarm("12:00:00"))  # e.g. a redrive
+    alert = sn.alerts["k"]
+    assert (alert.state, alert.event_count, alert.reopened_count) == ("Open", 1, 0)
+    assert (alert.stale_events, alert.stale_reopenings) == (1, 0)
+    assert oracle(sn) == {"alerts_created": 2, "stale_events": 1, "stale_reopenings": 0}
+
+
+def test_totals_keep_replaced_alerts(sn: ServiceNowEmulator, http: requests.Session, clock: FakeClock) -> None:
+    send(http, sn, alarm("12:00:00"), clear("12:00:10"), alarm("12:00:05"), clear("12:00:20"))
+    assert oracle(sn) == {"alerts_created": 1, "stale_events": 1, "stale_reopenings": 1}
+    clock.now += 7200
+    send(http, sn, alarm("14:00:00"))
+    assert (sn.alerts["k"].stale_events, sn.alerts["k"].stale_reopenings) == (0, 0)
+    assert oracle(sn) == {"alerts_created": 2, "stale_events": 1, "stale_reopenings": 1}
+
+
+def test_reset_forgets_alert_history(sn: ServiceNowEmulator, http: requests.Session) -> None:
+    sn.active_interval_seconds = 0
+    send(http, sn, alarm("12:00:00"), clear("12:00:10"), alarm("12:00:05"), clear("12:00:30"))
+    assert oracle(sn) == {"alerts_created": 2, "stale_events": 1, "stale_reopenings": 0}
+    sn.reset()
+    assert (sn.alerts, sn.alerts_created, sn.alert_states()) == ({}, {}, {})
+    assert oracle(sn) == {"alerts_created": 0, "stale_events": 0, "stale_reopenings": 0}
+    assert sn.active_interval_seconds == 0  # a setting, like max_content_length: kept
+    # the newest time seen for the key is forgotten too
+    send(http, sn, alarm("12:00:01"))
+    assert sn.alerts["k"].stale_events == 0
+    assert sn.alerts_created == {"k": 1}
+
+
 def test_401_without_auth(sn: ServiceNowEmulator, http: requests.Session) -> None:
     response = post_events(http, sn, [{"severity": "1"}], auth=None)
     assert response.status_code == 401
@@ -877,3 +1091,27 @@ def test_cli_serves_until_terminated() -> None:
         _, stderr = process.communicate(timeout=5)
     assert process.returncode == 0
     assert "secret" not in stderr
+
+
+def test_cli_active_interval() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.emulator", "--port", "0", "--user", "svc:secret", "--active-interval", "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        with requests.Session() as session:
+            session.trust_env = False
+            for severity in ("2", "0", "2"):
+                record = {"message_key": "k", "severity": severity}
+                session.post(url + EVENTS, json={"records": [record]}, auth=AUTH, timeout=5).raise_for_status()
+            stats = session.get(url + "/_emulator/stats", timeout=5).json()
+    finally:
+        process.terminate()
+        process.communicate(timeout=5)
+    assert stats["alerts_created"] == 2  # closed, then past a zero interval: a new alert
+    assert process.returncode == 0

@@ -33,11 +33,11 @@ def sns_event(
 
 
 def test_alarm_then_ok_opens_and_closes_one_alert(stack: LocalStack) -> None:
-    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     [alert] = stack.emulator.alerts.values()
     assert (alert.state, alert.severity) == ("Open", "2")
 
-    assert stack.invoke(load("sns-cloudwatch-ok.json")) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(load("sns-cloudwatch-ok.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     alerts = stack.emulator.alerts
     assert len(alerts) == 1
     [alert] = alerts.values()
@@ -71,7 +71,7 @@ def test_warm_invocations_read_the_secret_once_and_reuse_one_connection(stack: L
 
 def test_invalid_payload_is_dead_lettered_with_the_field_and_the_handler_returns(stack: LocalStack) -> None:
     event = sns_event({"node": "db-1", "severity": "catastrophic"})
-    assert stack.invoke(event) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(event) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     assert stack.emulator.count("POST", EVENT_API) == 0
     [message] = stack.dead_letters()
     body = json.loads(message["Body"])
@@ -86,7 +86,7 @@ def test_user_without_the_role_is_a_permanent_failure_in_the_dlq(stack: LocalSta
     stack.emulator.add_user("no.role", "An0ther-secret", roles=())
     stack.put_secret(stack.basic_secret(username="no.role", password="An0ther-secret"))
     stack.new_container()
-    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     [message] = stack.dead_letters()
     reason = json.loads(message["Body"])["reason"]
     assert reason["status"] == 403
@@ -106,7 +106,7 @@ def test_servicenow_4xx_is_dead_lettered_with_servicenow_message(stack: LocalSta
 
 def test_503_twice_then_200_delivers(stack: LocalStack) -> None:
     stack.emulator.inject_fault(503, count=2)
-    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     assert stack.emulator.count("POST", EVENT_API) == 3
     assert len(stack.emulator.events) == 1
     assert stack.dead_letters() == []
@@ -166,7 +166,7 @@ def test_rotated_password_is_picked_up_after_a_401(stack: LocalStack) -> None:
     assert stack.invoke(load("sns-cloudwatch-alarm.json"))["delivered"] == 1
     stack.emulator.set_password("aws.integration", "R0tated-password")
     stack.put_secret(stack.basic_secret(password="R0tated-password"))
-    assert stack.invoke(load("sns-cloudwatch-ok.json")) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(load("sns-cloudwatch-ok.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     assert stack.aws.calls("secretsmanager.GetSecretValue") == 2
     assert [request.status for request in stack.emulator.requests if request.path == EVENT_API] == [200, 401, 200]
 
@@ -174,7 +174,7 @@ def test_rotated_password_is_picked_up_after_a_401(stack: LocalStack) -> None:
 def test_wrong_password_is_dead_lettered_after_one_secret_reread(stack: LocalStack) -> None:
     stack.put_secret(stack.basic_secret(password="Wr0ng-password"))
     stack.new_container()
-    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     assert stack.aws.calls("secretsmanager.GetSecretValue") == 2
     body = stack.dead_letters()[0]["Body"]
     assert json.loads(body)["reason"]["status"] == 401
@@ -202,7 +202,7 @@ def test_2xx_without_result_is_an_error(stack: LocalStack) -> None:
 def test_several_sns_records_go_in_one_post(stack: LocalStack) -> None:
     event = load("sns-cloudwatch-alarm.json")
     event["Records"].append(copy.deepcopy(load("sns-generic-alert.json")["Records"][0]))
-    assert stack.invoke(event) == {"delivered": 2, "dead_lettered": 0}
+    assert stack.invoke(event) == {"delivered": 2, "dead_lettered": 0, "superseded": 0}
     assert stack.emulator.count("POST", EVENT_API) == 1
     assert len(stack.emulator.events) == 2
 
@@ -216,7 +216,7 @@ def test_unrecognised_direct_event_is_kept_as_plain_text(stack: LocalStack) -> N
 
 
 def test_direct_alarm_action_and_eventbridge_invocations_are_delivered(stack: LocalStack) -> None:
-    assert stack.invoke(load("alarm-action.json")) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(load("alarm-action.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     assert stack.invoke(load("sns-cloudwatch-alarm.json"))["delivered"] == 1
     assert stack.invoke(load("eventbridge-alarm-state-change.json"))["delivered"] == 1
     alerts = stack.emulator.alerts
@@ -240,7 +240,8 @@ def test_each_contributor_opens_and_closes_its_own_alert(stack: LocalStack) -> N
 
 def test_insufficient_data_configured_to_send_nothing(make_stack: StackFactory) -> None:
     stack = make_stack(environment={"SEVERITY_INSUFFICIENT_DATA": "none"})
-    assert stack.invoke(load("sns-cloudwatch-insufficient-data.json")) == {"delivered": 0, "dead_lettered": 0}
+    answer = stack.invoke(load("sns-cloudwatch-insufficient-data.json"))
+    assert answer == {"delivered": 0, "dead_lettered": 0, "superseded": 0}
     assert stack.emulator.count("POST", EVENT_API) == 0
     assert stack.dead_letters() == []
     assert stack.invoke(load("sns-cloudwatch-alarm.json"))["delivered"] == 1
@@ -259,7 +260,7 @@ def test_template_naming_an_unknown_value_is_refused_at_start(
 ) -> None:
     stack = make_stack(environment={"FIELD_TEMPLATES": '{"node": "{{alarm.nmae}}"}'})
     event = load("sns-cloudwatch-alarm.json")
-    assert stack.invoke(event) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(event) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     assert stack.emulator.count("POST", EVENT_API) == 0
     [message] = stack.dead_letters()
     body = json.loads(message["Body"])

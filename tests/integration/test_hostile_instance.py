@@ -41,7 +41,7 @@ def test_an_instance_url_the_parsers_could_read_differently_is_refused(
     stack = make_stack(environment={"ALLOWED_HOSTS": "*.service-now.com"})
     stack.put_secret(stack.basic_secret(instance_url=url))
     stack.new_container()
-    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     [message] = stack.dead_letters()
     reason = json.loads(message["Body"])["reason"]
     assert reason["step"] == "config"
@@ -105,7 +105,7 @@ def test_a_token_that_cannot_be_a_header_is_refused_not_a_crash(
 ) -> None:
     stack = make_stack(oauth=True)
     stack.emulator.inject_fault(200, 2, path="/oauth_token.do", body=answer)
-    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     [message] = stack.dead_letters()
     reason = json.loads(message["Body"])["reason"]
     assert (reason["step"], reason["message"]) == (
@@ -120,7 +120,7 @@ def test_a_password_beyond_latin_1_is_sent_as_utf_8(stack: LocalStack) -> None:
     stack.emulator.add_user("intl.user", password)
     stack.put_secret(stack.basic_secret(username="intl.user", password=password))
     stack.new_container()
-    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
 
 
 def test_an_answer_fed_a_byte_at_a_time_cannot_hold_the_invocation(stack: LocalStack) -> None:
@@ -134,14 +134,14 @@ def test_an_answer_fed_a_byte_at_a_time_cannot_hold_the_invocation(stack: LocalS
 
 def test_a_huge_error_body_is_read_only_up_to_the_cap(stack: LocalStack) -> None:
     stack.emulator.inject_body(403, 50_000_000, count=1)  # 50 MB of a "login page"
-    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     [message] = stack.dead_letters()
     assert json.loads(message["Body"])["reason"]["status"] == 403
 
 
 def test_a_reset_inside_the_answer_is_transient_and_retried(stack: LocalStack) -> None:
     stack.emulator.inject_body(200, 10_000, chunk=1000, reset_after=3000, count=1)
-    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(sns_event(json.dumps(ALERT))) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     assert stack.emulator.count("POST", "/api/global/em/jsonv2") == 2
 
 
@@ -187,4 +187,4 @@ def test_a_direct_event_nested_too_deep_is_still_delivered(stack: LocalStack) ->
     nested: list[object] = []
     for _ in range(5000):
         nested = [nested]
-    assert stack.invoke({"alert": "deep", "detail": nested}) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke({"alert": "deep", "detail": nested}) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}

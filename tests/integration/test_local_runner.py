@@ -16,14 +16,19 @@ def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
-    assert out.count('returned {"delivered": 1, "dead_lettered": 0}') == 15
-    # ALARM over SNS, OK over SNS, ALARM over EventBridge+SNS and SQS, OK over EventBridge: one alert.
-    assert "Closed severity 0  events 5  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
+    assert out.count('returned {"delivered": 1, "dead_lettered": 0, "superseded": 0}') == 14
+    # ALARM over SNS opens, OK over SNS closes; the same ALARM again over EventBridge+SNS is
+    # older than that OK: superseded by the ordering guard, so the alert stays closed.
+    assert 'returned {"delivered": 0, "dead_lettered": 0, "superseded": 1}' in out
+    assert out.count("superseded: older than the event ServiceNow already has for its alert") == 1
+    assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
     assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-dynamodb-throttles" in out
     assert "Dead-letter queue: 0 message(s)" in out
     assert out.count("answered HTTP 200") == 3  # the API Gateway samples
-    assert 'returned {"batchItemFailures": []}' in out  # the SQS batch: 3 alarms in one POST
-    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 19" in out
+    assert 'returned {"batchItemFailures": []}' in out  # the SQS batch: its alarms in one POST
+    # One claim per invocation; the SQS batch's transaction is cancelled by its superseded
+    # key and claims the others again: 19 invocations, 20 requests.
+    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 18   DynamoDB requests: 20" in out
 
 
 def test_runner_reports_a_missing_file() -> None:

@@ -52,12 +52,12 @@ def https_stack(local_aws: LocalAws, https_emulator: ServiceNowEmulator, ca: Tes
 def test_instance_behind_a_private_ca_with_ca_certificate_in_the_secret(https_stack: Any) -> None:
     stack = https_stack()
     assert stack.emulator.url.startswith("https://")
-    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
 
 
 def test_untrusted_certificate_is_a_permanent_failure_naming_the_fix(https_stack: Any) -> None:
     stack = https_stack(trusted=False)
-    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     reason = json.loads(stack.dead_letters()[0]["Body"])["reason"]
     assert reason["message"] == "the instance's TLS certificate is not trusted"
     assert "ca_certificate" in reason["detail"]
@@ -98,7 +98,7 @@ def test_allowed_hosts_are_enforced_on_the_instance_url(make_stack: StackFactory
 
 def test_redirects_are_never_followed(stack: LocalStack) -> None:
     stack.emulator.inject_redirect("https://collector.example.net/api/global/em/jsonv2", status=307)
-    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     reason = json.loads(stack.dead_letters()[0]["Body"])["reason"]
     assert (reason["status"], reason["message"]) == (
         307,

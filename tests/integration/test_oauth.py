@@ -37,7 +37,7 @@ def dead_letter_reason(stack: LocalStack) -> dict[str, object]:
 def test_warm_invocations_make_one_token_request(make_stack: StackFactory) -> None:
     stack = make_stack(oauth=True)
     for index in range(20):
-        assert stack.invoke(alarm(index)) == {"delivered": 1, "dead_lettered": 0}
+        assert stack.invoke(alarm(index)) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     assert stack.emulator.token_requests == 1
     assert stack.emulator.count("POST", EVENT_API) == 20
     assert stack.aws.calls("secretsmanager.GetSecretValue") == 1
@@ -61,7 +61,7 @@ def test_a_revoked_token_is_replaced_in_the_same_invocation(make_stack: StackFac
     stack = make_stack(oauth=True)
     stack.invoke(alarm(1))
     stack.emulator.expire_tokens()
-    assert stack.invoke(alarm(2)) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(alarm(2)) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     assert stack.emulator.token_requests == 2
     assert [r.status for r in stack.emulator.requests if r.path == EVENT_API] == [200, 401, 200]
     assert stack.aws.calls("secretsmanager.GetSecretValue") == 1  # a new token was enough
@@ -74,7 +74,7 @@ def test_a_rotated_key_in_secrets_manager_is_picked_up(make_stack: StackFactory)
     stack.register_certificate(rotated.certificate_pem)  # the verifier map now holds the new certificate
     stack.put_secret(stack.oauth_secret(private_key=rotated.private_key_pem, private_key_password=None))
     stack.emulator.expire_tokens()
-    assert stack.invoke(alarm(2)) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(alarm(2)) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     token_statuses = [r.status for r in stack.emulator.requests if r.path == TOKEN_API]
     assert token_statuses == [200, 401, 200]  # the old key is refused, the re-read secret's key works
     assert stack.aws.calls("secretsmanager.GetSecretValue") == 2
@@ -83,7 +83,7 @@ def test_a_rotated_key_in_secrets_manager_is_picked_up(make_stack: StackFactory)
 def test_token_endpoint_outage_is_retried(make_stack: StackFactory) -> None:
     stack = make_stack(oauth=True)
     stack.emulator.inject_fault(503, path=TOKEN_API)
-    assert stack.invoke(alarm()) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(alarm()) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
     assert [r.status for r in stack.emulator.requests if r.path == TOKEN_API] == [503, 200]
 
 
@@ -101,7 +101,7 @@ def test_refused_token_request_is_dead_lettered_after_one_secret_reread(
     stack = make_stack(oauth=True)
     stack.put_secret(stack.oauth_secret(**{key: value}))
     stack.new_container()
-    assert stack.invoke(alarm()) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(alarm()) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     reason = dead_letter_reason(stack)
     assert (reason["step"], reason["status"], reason["message"]) == ("token", 401, message)
     assert "jwt_key_id" in str(reason["detail"])  # says what to check
@@ -195,4 +195,4 @@ def test_keys_made_by_the_docs_openssl_commands_work(
     stack.register_certificate((tmp_path / "cert.pem").read_text())
     stack.put_secret(stack.oauth_secret(private_key=key_pem, private_key_password="foobar"))
     stack.new_container()
-    assert stack.invoke(alarm()) == {"delivered": 1, "dead_lettered": 0}
+    assert stack.invoke(alarm()) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}

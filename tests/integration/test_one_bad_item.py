@@ -72,7 +72,7 @@ def test_in_a_batch_only_the_record_a_format_crashes_on_fails(
 @pytest.mark.usefixtures("crashing_format")
 def test_an_sns_alert_a_format_crashes_on_is_dead_lettered(stack: LocalStack, caplog: pytest.LogCaptureFixture) -> None:
     event = sns_event(json.dumps({"node": "host-1", "severity": "major", "message_key": "k"}))
-    assert stack.invoke(event) == {"delivered": 0, "dead_lettered": 1}  # the invocation succeeds
+    assert stack.invoke(event) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}  # the invocation succeeds
     [message] = stack.dead_letters()
     assert reason_of(message) == CRASH
     assert crash_logged(caplog)
@@ -92,7 +92,7 @@ def alerts(count: int) -> list[dict[str, str]]:
 
 def test_a_generic_message_of_many_records_is_one_item_and_is_not_split(stack: LocalStack) -> None:
     stack.emulator.inject_fault(400, count=1, body={"error": {"message": "Bad payload"}, "status": "failure"})
-    assert stack.invoke(sns_event(json.dumps(alerts(3)))) == {"delivered": 0, "dead_lettered": 1}
+    assert stack.invoke(sns_event(json.dumps(alerts(3)))) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
     assert stack.emulator.count("POST", EVENT_API) == 1
     [message] = stack.dead_letters()
     assert json.loads(message["Body"])["reason"]["status"] == 400

@@ -56,7 +56,7 @@ def items(*sizes: int) -> list[_Mapped]:
     for index, size in enumerate(sizes):
         item = Inbound({"index": index}, Notification(message=f"item {index}"), "sns")
         records = tuple({"message_key": f"item-{index}/{n}"} for n in range(size))
-        mapped.append(_Mapped(index, item, "generic", records))
+        mapped.append(_Mapped(index, item, "generic", records, (0,) * size))
     return mapped
 
 
@@ -194,6 +194,11 @@ class StandInContainer:
 
     def client(self) -> StandInInstance:
         return self.instance
+
+    owner = "stand-in"
+
+    def guard(self) -> None:
+        return None  # the ordering guard has its own tests, against DynamoDB
 
     def secret_values(self) -> tuple[str, ...]:
         return ()

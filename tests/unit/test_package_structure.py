@@ -74,6 +74,8 @@ LEAF_ALLOWED = {
     # The client knows the failure hierarchy and the package version, nothing else of the app.
     "itom_forwarder.servicenow": ("itom_forwarder.servicenow", "itom_forwarder.failures", "itom_forwarder"),
     "itom_forwarder.formats": ("itom_forwarder.formats", "itom_forwarder.itom_event", "itom_forwarder.failures"),
+    # The ordering guard: its table, its options, the failure hierarchy.
+    "itom_forwarder.ordering": ("itom_forwarder.ordering", "itom_forwarder.failures", "itom_forwarder"),
 }
 
 

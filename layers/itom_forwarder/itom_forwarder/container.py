@@ -1,5 +1,5 @@
 """Per-container state: the settings, the connection secret, the ServiceNow client (its
-session and token cache) and the dead-letter queue.
+session and token cache), the ordering guard (its DynamoDB client) and the dead-letter queue.
 
 Created on the first invocation and kept while the container is warm, so a warm alert
 costs one POST: no secret read, no new connection. Everything is built lazily so a cold
@@ -8,8 +8,10 @@ start pays only for the path it runs.
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
 
 import requests
 from aws_lambda_powertools import Logger
@@ -17,15 +19,31 @@ from aws_lambda_powertools import Logger
 from itom_forwarder import redaction
 from itom_forwarder.dead_letters import DeadLetterQueue
 from itom_forwarder.failures import ConfigError
+from itom_forwarder.ordering import OrderingGuard
 from itom_forwarder.secrets import SecretConnections
 from itom_forwarder.servicenow import ServiceNowClient
 from itom_forwarder.settings import DELIVERY, Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["Container", "current", "reset"]
 
 logger = Logger(child=True)
 
 DEFAULT_REMAINING_SECONDS = 30.0
+
+
+def _dynamodb_client() -> DynamoDBClient:
+    import boto3
+    from botocore.config import Config
+
+    # A claim is one small write: a slow table is a transient failure (the event is
+    # retried), not an invocation spent waiting on boto3's default 60 s reads.
+    config = Config(
+        connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=10
+    )
+    return boto3.client("dynamodb", config=config)
 
 
 class Container:
@@ -47,6 +65,8 @@ class Container:
         self.dead_letters = dead_letters or DeadLetterQueue(settings.dlq_url)
         self._session = session
         self._client: ServiceNowClient | None = None
+        self._guard: OrderingGuard | None = None
+        self._id = uuid.uuid4().hex
 
     def client(self) -> ServiceNowClient:
         """The container's client. None is ever built on refused delivery settings: they
@@ -57,6 +77,19 @@ class Container:
         if self._client is None:
             self._client = ServiceNowClient(self.connections, self.settings.delivery.client, session=self._session)
         return self._client
+
+    def guard(self) -> OrderingGuard | None:
+        """The ordering guard, or None when ALERT_STATE_TABLE is not set."""
+        if self._guard is None and self.settings.guard is not None:
+            self._guard = OrderingGuard(self.settings.guard, _dynamodb_client)
+        return self._guard
+
+    @property
+    def owner(self) -> str:
+        """Who holds the guard's leases this container takes. Lambda runs one invocation
+        at a time per container, so an invocation never waits for its container's previous
+        one (over by then); the thread tells apart runs that share a process locally."""
+        return f"{self._id}-{threading.get_ident()}"
 
     def deadline(self, context: Any) -> float:
         """The monotonic time by which delivery must be over, keeping a margin to

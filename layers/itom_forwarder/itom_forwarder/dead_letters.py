@@ -3,7 +3,7 @@
 Body (JSON, see docs/dead-letter-format.md), version 1:
     {"kind": "itom-forwarder.dead-letter", "version": 1,
      "reason": {"step", "message", "status", "detail"},
-     "attempts", "first_failure_at", "last_failure_at",
+     "attempts", "first_failure_at", "last_failure_at", "received_at_ms",
      "function": {"name", "version", "request_id"},
      "source": "sns" | "sqs" | "direct" | "api", "format": <input format or null>,
      "payload": <the original record, untouched>}
@@ -63,6 +63,9 @@ class DeadLetter:
     last_failure_at: str | None = None
     function_name: str | None = None
     function_version: str | None = None
+    # When the item first reached the forwarder (epoch ms): the ordering guard's time for
+    # an event that carries none, kept so a replay is not mistaken for a new event.
+    received_at_ms: int | None = None
 
 
 def now() -> str:
@@ -99,6 +102,7 @@ def encode(letter: DeadLetter, secrets: Iterable[str] = ()) -> str:
         "attempts": letter.attempts,
         "first_failure_at": letter.first_failure_at or stamp,
         "last_failure_at": stamp,
+        "received_at_ms": letter.received_at_ms,
         "function": {
             "name": letter.function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
             "version": letter.function_version or os.environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
@@ -154,6 +158,10 @@ def _int(value: object, name: str) -> int:
     return value
 
 
+def _optional_int(value: object, name: str) -> int | None:
+    return None if value is None else _int(value, name)
+
+
 def _text(value: object, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -192,6 +200,7 @@ def decode(body: Mapping[str, Any]) -> DeadLetter:
         last_failure_at=_text(body.get("last_failure_at"), "last_failure_at"),
         function_name=_text(function.get("name"), "function.name"),
         function_version=_text(function.get("version"), "function.version"),
+        received_at_ms=_optional_int(body.get("received_at_ms"), "received_at_ms"),
     )
 
 

@@ -6,13 +6,19 @@ letters, the check's test event) and, for each, in order:
      group's reason (no path can bypass ALLOWED_HOSTS or a refused mapping);
   2. mapping: payload -> ITOM events, or InvalidPayload naming the problem (a crash of a
      format while mapping one item is that item's InvalidPayload too: the others go on);
-  3. the send: one POST per chunk of at most BATCH_MAX_RECORDS records (an item's
+     each event gets its source time (see `source_times`);
+  3. ordering: of several events of one message key in this call, only the newest is sent;
+     with the ordering guard on, each key is claimed at that time in the alert-state table
+     first. An event older than one already accepted is superseded (not sent, never lost);
+     a key whose older event another invocation is sending right now, or a table that
+     does not answer, makes the item retry-later like a 5xx;
+  4. the send: one POST per chunk of at most BATCH_MAX_RECORDS records (an item's
      records are never split), and no further POST once the instance failed transiently.
      A chunk of several items refused for its content (400, 413: one record can cause
      that) is sent again in halves, down to single items, so that only the refused
      item(s) are dead-lettered and the others are delivered once;
-  4. classification of every failure by the one hierarchy: permanent or transient.
-Each item ends delivered, dead-lettered (with its reason and attempts), retry-later, or
+  5. classification of every failure by the one hierarchy: permanent or transient.
+Each item ends delivered, superseded, dead-lettered (with its reason and attempts), retry-later, or
 returned to the caller (an API sender's 400, the check's report). What a trigger can do
 with a failure is its `Disposition`, including what happens when a dead letter cannot
 be written; triggers only translate the outcomes for their caller (return, raise,
@@ -21,10 +27,12 @@ batchItemFailures, an HTTP status, a report).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -36,8 +44,9 @@ from itom_forwarder.api_routes import ROUTES
 from itom_forwarder.dead_letters import DeadLetter
 from itom_forwarder.failures import ConfigError, FailureReason, ForwarderFailure, PermanentFailure, TransientFailure
 from itom_forwarder.inbound import Inbound
-from itom_forwarder.itom_event import InvalidPayload, ItomEvent
-from itom_forwarder.settings import DELIVERY, MAPPING
+from itom_forwarder.itom_event import InvalidPayload, ItomEvent, parse_time
+from itom_forwarder.ordering import Claim, Decision, GuardUnavailable, KeyInFlight, OrderingGuard, Verdict
+from itom_forwarder.settings import DELIVERY, GUARD, MAPPING
 
 if TYPE_CHECKING:
     from itom_forwarder.container import Container
@@ -55,8 +64,11 @@ __all__ = [
     "NotKept",
     "Outcome",
     "deliver",
+    "earliest_source_time",
     "preflight",
+    "record_key",
     "replay_disposition",
+    "source_times",
 ]
 
 logger = Logger(child=True)
@@ -70,10 +82,14 @@ REPLAY_RETRY_DELAY_SECONDS = 60
 # refusal (401, 403, 404, a redirect, a 2xx without result) is about the instance or the
 # credentials, and every half would get it too.
 SPLITTABLE_STATUSES = frozenset({400, 413})
+# The fields ServiceNow concatenates into the key of an event without a message_key.
+FALLBACK_KEY_FIELDS = ("source", "node", "type", "resource", "metric_name")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Fate(StrEnum):
     DELIVERED = "delivered"
+    SUPERSEDED = "superseded"  # every event of it was older than one already accepted: not sent
     SKIPPED = "skipped"  # mapped to no event (an alarm state set to send nothing)
     DEAD_LETTERED = "dead_lettered"
     RETRY_LATER = "retry_later"
@@ -154,6 +170,7 @@ class Outcome:
     records: tuple[dict[str, str], ...] = ()
     failure: ForwarderFailure | None = None
     dlq_message_id: str | None = None
+    superseded: int = 0  # its events not sent because a newer one of their key was accepted
 
     @property
     def reason(self) -> FailureReason | None:
@@ -170,12 +187,43 @@ class _Mapped:
     item: Inbound
     input_format: str
     records: tuple[dict[str, str], ...]
+    source_times: tuple[int, ...]  # epoch milliseconds, one per record
 
 
 def preflight(container: Container) -> ConfigError | None:
     """The refused settings every delivery stops at (the check reports the same)."""
-    refusal = container.settings.refusal(MAPPING, DELIVERY)
+    refusal = container.settings.refusal(MAPPING, DELIVERY, GUARD)
     return ConfigError(refusal) if refusal else None
+
+
+def record_key(record: Mapping[str, str]) -> str:
+    """The key ServiceNow matches the record's alert by: its message_key, or without one
+    the concatenation ServiceNow falls back to."""
+    return record.get("message_key") or "".join(record.get(name, "") for name in FALLBACK_KEY_FIELDS)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _iso(epoch_ms: int | None) -> str | None:
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def source_times(item: Inbound, events: Sequence[ItomEvent], arrival_ms: int) -> tuple[int, ...]:
+    """When each event happened at its source, in epoch milliseconds: the time the format
+    read from it (the alarm's state change, the record's time_of_event, the Alertmanager
+    alert's startsAt or endsAt), else the SNS publish time, else when the item first
+    arrived (an SQS message's SentTimestamp, a dead letter's first arrival, this call)."""
+    fallback = item.received_at_ms or arrival_ms
+    if item.notification.timestamp:
+        with contextlib.suppress(InvalidPayload):  # a malformed publish time: the arrival time then
+            fallback = _epoch_ms(parse_time(item.notification.timestamp, field_name="Timestamp"))
+    return tuple(_epoch_ms(event.source_time) if event.source_time else fallback for event in events)
 
 
 def _events_of(item: Inbound, options: formats.MappingOptions) -> tuple[str, list[ItomEvent]]:
@@ -187,6 +235,16 @@ def _events_of(item: Inbound, options: formats.MappingOptions) -> tuple[str, lis
     except (ValueError, RecursionError):
         raise InvalidPayload(f"the {item.route} request body is not JSON (or nested too deep)") from None
     return route.input_format, route.to_events(payload, item.notification, options)
+
+
+def earliest_source_time(container: Container, items: Sequence[Inbound]) -> int | None:
+    """The earliest source time (epoch ms) of the items' events; None when none maps."""
+    arrival_ms = int(time.time() * 1000)
+    times: list[int] = []
+    for item in items:
+        with contextlib.suppress(InvalidPayload):  # delivering it reports the problem
+            times.extend(_map_one(item, container.settings.mapping, arrival_ms).source_times)
+    return min(times, default=None)
 
 
 def chunks(mapped: Sequence[_Mapped], cap: int) -> Iterator[list[_Mapped]]:
@@ -210,11 +268,13 @@ def _is_splittable(failure: PermanentFailure) -> bool:
     return failure.reason.step == "deliver" and failure.reason.status in SPLITTABLE_STATUSES
 
 
-def _map_one(item: Inbound, options: formats.MappingOptions) -> tuple[str, tuple[dict[str, str], ...]]:
-    """One item's format and records; a format's crash is the item's InvalidPayload."""
+def _map_one(item: Inbound, options: formats.MappingOptions, arrival_ms: int) -> _Mapped:
+    """One item's format, records and source times (index -1: the caller sets it); a
+    format's crash is the item's InvalidPayload."""
     try:
         input_format, events = _events_of(item, options)
-        return input_format, tuple(event.to_record() for event in events)
+        records = tuple(event.to_record() for event in events)
+        return _Mapped(-1, item, input_format, records, source_times(item, events, arrival_ms))
     except InvalidPayload:
         raise
     except Exception as error:  # a bug in a format: this item only, never the batch
@@ -235,7 +295,9 @@ class _Run:
         self.disposition = disposition
         self.request_id = request_id
         self.dry_run = dry_run
+        self.arrival_ms = int(time.time() * 1000)
         self.outcomes: dict[int, Outcome] = {}
+        self.superseded: dict[int, int] = {}  # item index -> its events superseded
         self.unavailable: TransientFailure | None = None
         self.split_posts = 0  # POSTs made to isolate refused records
 
@@ -243,7 +305,10 @@ class _Run:
         self, index: int, item: Inbound, input_format: str | None, failure: ForwarderFailure, earlier_attempts: int = 0
     ) -> None:
         handling = self.disposition.handling_of(failure)
-        if isinstance(failure, TransientFailure) and self.unavailable is None:
+        # The instance (or its secret) failed: no further POST in this call. A key in
+        # flight or the guard's table concerns only the items it names.
+        blocks = not isinstance(failure, (KeyInFlight, GuardUnavailable))
+        if blocks and isinstance(failure, TransientFailure) and self.unavailable is None:
             self.unavailable = failure
         if self.dry_run:  # changes nothing: the failure is only reported
             self.outcomes[index] = Outcome(item, Fate.RETURNED, input_format, failure=failure)
@@ -265,6 +330,7 @@ class _Run:
             input_format=input_format,
             request_id=self.request_id,
             first_failure_at=history.first_failure_at if history else None,
+            received_at_ms=item.received_at_ms or self.arrival_ms,
         )
         try:
             message_id = self.container.dead_letters.put(
@@ -304,18 +370,18 @@ class _Run:
         for index, item in enumerate(items):
             route = ROUTES.get(item.route or "")
             try:
-                input_format, records = _map_one(item, options)
+                entry = replace(_map_one(item, options, self.arrival_ms), index=index)
             except InvalidPayload as invalid:
                 self.not_delivered(index, item, route.input_format if route else None, invalid)
                 invalid_items += 1
                 continue
-            received += len(records)
-            if not records:
-                self.outcomes[index] = Outcome(item, Fate.SKIPPED, input_format)
+            received += len(entry.records)
+            if not entry.records:
+                self.outcomes[index] = Outcome(item, Fate.SKIPPED, entry.input_format)
             elif self.dry_run:
-                self.outcomes[index] = Outcome(item, Fate.MAPPED, input_format, records)
+                self.outcomes[index] = Outcome(item, Fate.MAPPED, entry.input_format, entry.records)
             else:
-                mapped.append(_Mapped(index, item, input_format, records))
+                mapped.append(entry)
         if invalid_items < len(items):  # once per invocation, not once per record of a batch
             metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=received)
         return mapped
@@ -390,7 +456,91 @@ class _Run:
             },
         )
         for entry in chunk:
-            self.outcomes[entry.index] = Outcome(entry.item, Fate.DELIVERED, entry.input_format, entry.records)
+            superseded = self.superseded.get(entry.index, 0)
+            self.outcomes[entry.index] = Outcome(
+                entry.item, Fate.DELIVERED, entry.input_format, entry.records, superseded=superseded
+            )
+
+    def _supersede(self, entry: _Mapped, record: Mapping[str, str], source_ms: int, newer_ms: int | None) -> None:
+        logger.info(
+            "Event superseded by a newer one of its message key: not sent",
+            extra={
+                "message_key": record_key(record),
+                "source_time": _iso(source_ms),
+                "newer_source_time": _iso(newer_ms),
+                "notification_id": entry.item.notification.message_id,
+            },
+        )
+        self.superseded[entry.index] = self.superseded.get(entry.index, 0) + 1
+
+    def order(self, mapped: list[_Mapped], guard: OrderingGuard | None, deadline: float, owner: str) -> list[_Mapped]:
+        """What is left to send once older events are superseded: by a newer event of
+        their key in this call, then (guard on) by the alert-state table. An item that
+        has a key in flight elsewhere, or that the table could not settle, is not sent."""
+        newest: dict[str, int] = {}
+        for entry in mapped:
+            for record, source_ms in zip(entry.records, entry.source_times, strict=True):
+                key = record_key(record)
+                if key and source_ms > newest.get(key, source_ms - 1):
+                    newest[key] = source_ms
+        decisions = {}
+        if guard is not None and newest:
+            wall_deadline_ms = int((time.time() + deadline - time.monotonic()) * 1000)
+            claims = [Claim(key, source_ms) for key, source_ms in newest.items()]
+            try:
+                decisions = guard.settle(claims, owner, wall_deadline_ms)
+            except GuardUnavailable as failure:
+                return self._unguarded(mapped, failure)
+        left: list[_Mapped] = []
+        for entry in mapped:
+            kept = self._kept(entry, newest, decisions)
+            if kept is not None:
+                left.append(kept)
+        count = sum(self.superseded.values())
+        if count:
+            metrics.add_metric(name="EventsSuperseded", unit=MetricUnit.Count, value=count)
+        return left
+
+    def _unguarded(self, mapped: list[_Mapped], failure: GuardUnavailable) -> list[_Mapped]:
+        """The table did not answer: every item with a key is retried; none is sent unguarded."""
+        logger.error("Ordering guard unavailable: the events are retried", extra={"reason": str(failure.reason)})
+        left: list[_Mapped] = []
+        for entry in mapped:
+            if any(record_key(record) for record in entry.records):
+                self.not_delivered(entry.index, entry.item, entry.input_format, failure)
+            else:
+                left.append(entry)
+        return left
+
+    def _kept(self, entry: _Mapped, newest: Mapping[str, int], decisions: Mapping[str, Decision]) -> _Mapped | None:
+        records: list[dict[str, str]] = []
+        times: list[int] = []
+        for record, source_ms in zip(entry.records, entry.source_times, strict=True):
+            key = record_key(record)
+            decision = decisions.get(key)
+            if decision is not None and decision.verdict is Verdict.IN_FLIGHT:
+                self.superseded.pop(entry.index, None)
+                self.not_delivered(entry.index, entry.item, entry.input_format, KeyInFlight(key))
+                return None
+            if key and source_ms < newest[key]:
+                self._supersede(entry, record, source_ms, newest[key])
+            elif decision is not None and decision.verdict is Verdict.SUPERSEDED:
+                self._supersede(entry, record, source_ms, decision.recorded_ms)
+            else:
+                records.append(record)
+                times.append(source_ms)
+        if not records:
+            superseded = self.superseded.get(entry.index, 0)
+            self.outcomes[entry.index] = Outcome(entry.item, Fate.SUPERSEDED, entry.input_format, superseded=superseded)
+            return None
+        return replace(entry, records=tuple(records), source_times=tuple(times))
+
+
+def _connect(container: Container) -> None:
+    """Read the secret before the claims (a cache hit when warm), so that their lease
+    covers the POSTs only; a failure here is the POST's to report."""
+    with contextlib.suppress(Exception):
+        _ = container.client().connection
 
 
 def _tag_input_format(mapped: Sequence[_Mapped]) -> None:
@@ -410,9 +560,12 @@ def deliver(
     *,
     request_id: str | None = None,
     dry_run: bool = False,
+    owner: str | None = None,
 ) -> list[Outcome]:
     """Decide every item's fate (see the module's docstring); outcomes in item order.
     A dry run maps and reports: it sends nothing and keeps nothing (a failure is RETURNED).
+    `owner` names the run in the guard's leases (a replay run passes one id for all its
+    calls, so its own earlier claims never hold it back); by default the container's.
 
     Raises only when a dead letter cannot be written and the disposition does not leave
     such an item to its caller's retry (`retry_unkept`): then nothing is known to be kept,
@@ -428,6 +581,14 @@ def deliver(
     mapped = run.map(items, container.settings.mapping)
     if mapped:
         _tag_input_format(mapped)
+        guard = container.guard()
+        if guard is not None:
+            _connect(container)
+        mapped = run.order(mapped, guard, deadline, owner or container.owner)
+        if guard is not None:
+            # The POSTs end within the lease the claims took, so a newer event claimed
+            # after it never reaches ServiceNow before them.
+            deadline = min(deadline, time.monotonic() + guard.options.lease_seconds)
     for chunk in chunks(mapped, container.settings.delivery.batch_max_records):
         run.send(chunk, deadline)
     if run.split_posts:

@@ -11,7 +11,7 @@ from typing import Any
 
 from itom_forwarder.formats import Notification
 
-__all__ = ["History", "Inbound", "notification_from_sns_json", "read_records", "records_of"]
+__all__ = ["History", "Inbound", "epoch_ms", "notification_from_sns_json", "read_records", "records_of"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class Inbound:
     history: History | None = None
     # The SQS message it came in (a batch reports failures by message id).
     message_id: str | None = None
+    # When it first reached AWS, in epoch milliseconds, where the event does not say when it
+    # happened: an SQS message's SentTimestamp, a dead letter's first arrival. The ordering
+    # guard's last fallback (see delivery.source_times); None: the time of this invocation.
+    received_at_ms: int | None = None
 
 
 def records_of(event: object, source_key: str, source: str) -> list[Mapping[str, Any]] | None:
@@ -96,10 +100,18 @@ def _sns_item(record: Mapping[str, Any]) -> Inbound:
     return Inbound(record, notification, "sns")
 
 
+def epoch_ms(value: object) -> int | None:
+    """A count of epoch milliseconds as SQS writes it ("1611050827340"), else None."""
+    text = value if isinstance(value, str) else None
+    return int(text) if text and text.isdigit() and len(text) <= 15 else None
+
+
 def _sqs_item(record: Mapping[str, Any]) -> Inbound:
     message_id = _optional_text(record.get("messageId"))
     notification = notification_from_sns_json(_text(record.get("body")), message_id)
-    return Inbound(record, notification, "sqs", message_id=message_id)
+    attributes = record.get("attributes")
+    sent = epoch_ms(attributes.get("SentTimestamp")) if isinstance(attributes, Mapping) else None
+    return Inbound(record, notification, "sqs", message_id=message_id, received_at_ms=sent)
 
 
 def read_records(event: object) -> list[Inbound]:

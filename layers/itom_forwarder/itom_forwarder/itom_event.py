@@ -433,6 +433,9 @@ class ItomEvent:
     additional_info: Mapping[str, object] = field(default_factory=dict)
     # Entries a format left out of additional_info to bound its work; counted in its note.
     additional_info_omitted: int = 0
+    # When the source says the event happened (not sent: time_of_event is the field, to
+    # the second): the ordering guard compares it, to the millisecond.
+    source_time: datetime | None = None
 
     def to_record(self) -> dict[str, str]:
         """The record as the event API takes it: strings only, each within its limit in
@@ -457,5 +460,7 @@ class ItomEvent:
 
 # Field order of the record, read once (dataclasses.fields() per call is measurably slow).
 _STRING_FIELDS = tuple(
-    item.name for item in fields(ItomEvent) if item.name not in {"additional_info", "additional_info_omitted"}
+    item.name
+    for item in fields(ItomEvent)
+    if item.name not in {"additional_info", "additional_info_omitted", "source_time"}
 )

@@ -18,6 +18,7 @@ from typing import TypeVar
 from itom_forwarder.failures import ConfigError
 from itom_forwarder.formats import MappingOptions
 from itom_forwarder.formats.alarms import FieldTemplates, TemplateError
+from itom_forwarder.ordering import GuardOptions
 from itom_forwarder.servicenow import ClientOptions
 
 __all__ = ["DeliverySettings", "Settings"]
@@ -25,6 +26,10 @@ __all__ = ["DeliverySettings", "Settings"]
 SEVERITY_DIGITS = ("0", "1", "2", "3", "4", "5")
 MAPPING = "mapping"
 DELIVERY = "delivery"
+GUARD = "guard"
+# The dead-letter queue keeps a message 14 days: the guard must remember a key longer, or a
+# replayed event would find no trace of what superseded it.
+MIN_ALERT_STATE_TTL_DAYS = 15
 T = TypeVar("T")
 
 
@@ -127,6 +132,19 @@ def _delivery(env: Mapping[str, str]) -> DeliverySettings:
     )
 
 
+def _guard(env: Mapping[str, str]) -> GuardOptions | None:
+    """The ordering guard's options; None (off) when ALERT_STATE_TABLE is unset or empty."""
+    table_name = env.get("ALERT_STATE_TABLE", "").strip()
+    if not table_name:
+        return None
+    ttl_days = _env_int(env, "ALERT_STATE_TTL_DAYS", MIN_ALERT_STATE_TTL_DAYS, minimum=MIN_ALERT_STATE_TTL_DAYS)
+    return GuardOptions(
+        table_name=table_name,
+        ttl_seconds=ttl_days * 24 * 3600,
+        lease_seconds=_env_seconds(env, "ALERT_STATE_LEASE_SECONDS", GuardOptions.lease_seconds),
+    )
+
+
 def _group(name: str, read: Callable[[], T], default: T, refusals: dict[str, str]) -> T:
     """The group's values, or its defaults with the refusal recorded under its name."""
     try:
@@ -142,6 +160,9 @@ class Settings:
     dlq_url: str
     mapping: MappingOptions = field(default_factory=MappingOptions)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # The ordering guard (None: off). A refused guard group refuses every event: sending
+    # without the guard it was configured with could reopen alerts.
+    guard: GuardOptions | None = None
     # Group name -> why it is refused (the reason every event of that group is kept with).
     refusals: Mapping[str, str] = field(default_factory=dict)
 
@@ -167,5 +188,6 @@ class Settings:
             dlq_url=dlq_url,
             mapping=_group(MAPPING, lambda: _mapping(env), MappingOptions(), refusals),
             delivery=_group(DELIVERY, lambda: _delivery(env), DeliverySettings(), refusals),
+            guard=_group(GUARD, lambda: _guard(env), None, refusals),
             refusals=refusals,
         )

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,11 +106,11 @@ def _status(alert: Mapping[str, Any], index: int, payload: Mapping[str, Any]) ->
     return status
 
 
-def _time_of_event(moment: object) -> str | None:
-    if not moment or moment == ZERO_TIME:
+def _moment(value: object) -> datetime | None:
+    if not value or value == ZERO_TIME:
         return None
     try:
-        return format_time(parse_time(moment))
+        return parse_time(value)
     except InvalidPayload:
         return None  # ServiceNow then stamps the time it receives the event
 
@@ -121,12 +122,12 @@ def _alert_to_event(
     raw_annotations = as_mapping(alert.get("annotations"))
     status = _status(alert, index, payload)
     if status == "resolved":
-        severity, moment = "0", alert.get("endsAt")
+        severity, moment = "0", _moment(alert.get("endsAt"))
     else:
         severity = SEVERITY_BY_LABEL.get(
             (_label(raw_labels, "severity") or "").strip().lower(), options.default_severity
         )
-        moment = alert.get("startsAt")
+        moment = _moment(alert.get("startsAt"))
     summary = _label(raw_annotations, "summary") or _label(raw_annotations, "title")
     details = _label(raw_annotations, "description") or _label(raw_annotations, "message")
     alertname = _label(raw_labels, "alertname")
@@ -157,7 +158,8 @@ def _alert_to_event(
         type=_label(raw_labels, "job"),
         description=description,
         message_key=message_key(alert, raw_labels),
-        time_of_event=_time_of_event(moment),
+        time_of_event=format_time(moment) if moment else None,
+        source_time=moment,
         additional_info={key: value for key, value in {**info, **omitted}.items() if value not in (None, "", {})},
     )
 

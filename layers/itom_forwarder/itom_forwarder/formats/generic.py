@@ -116,9 +116,9 @@ def _record_to_event(
     severity = options.default_severity
     if severity_value not in (None, ""):
         severity = checked("severity", lambda: normalise_severity(severity_value)) or severity
-    time_of_event = None
+    moment = None
     if record.get("time_of_event") not in (None, ""):
-        time_of_event = checked("time_of_event", lambda: format_time(parse_time(record["time_of_event"])))
+        moment = checked("time_of_event", lambda: parse_time(record["time_of_event"]))
     resolution_state = checked("resolution_state", lambda: _resolution_state(record.get("resolution_state")))
     own = checked("additional_info", lambda: _additional_info(record.get("additional_info"))) or {}
     if problems:
@@ -127,7 +127,8 @@ def _record_to_event(
     return ItomEvent(
         severity=severity,
         source=fields.pop("source", options.sns_source),
-        time_of_event=time_of_event,
+        time_of_event=format_time(moment) if moment else None,
+        source_time=moment,
         resolution_state=resolution_state,
         additional_info=info,
         additional_info_omitted=omitted,

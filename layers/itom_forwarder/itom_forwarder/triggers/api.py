@@ -3,6 +3,8 @@ REST API (payload 1.0) or an HTTP API (payload 2.0); the routes are the route ta
 
 Answers (JSON, each with the request id):
     200 {"delivered": n}              ServiceNow accepted the events
+    200 {"delivered": n, "superseded": m}  m events were older than one ServiceNow already
+                                      has for their alert (ordering guard): not sent, not lost
     202 {"queued": n}                 ServiceNow failed transiently after the retries: the
                                       events are in the DLQ for replay, do not resend
     400 {"error", "problems": [...]}  malformed JSON, empty body, unknown shape, invalid
@@ -117,8 +119,10 @@ def _request_id(app: ApiGatewayResolver) -> str:
 def _translate(outcome: Outcome, count: int, request_id: str) -> Response[str]:
     """The policy's outcome as the API's answer."""
     failure, reason = outcome.failure, outcome.reason
-    if outcome.fate in (Fate.DELIVERED, Fate.SKIPPED):
-        return _answer(200, {"delivered": count}, request_id)
+    if outcome.fate in (Fate.DELIVERED, Fate.SKIPPED, Fate.SUPERSEDED):
+        # Superseded: older than an event of the same alert ServiceNow already has.
+        delivered = {"delivered": count - outcome.superseded, "superseded": outcome.superseded}
+        return _answer(200, delivered if outcome.superseded else {"delivered": count}, request_id)
     if outcome.fate is Fate.RETURNED and isinstance(failure, InvalidPayload):
         problems = [{"index": p.index, "field": p.field, "reason": p.reason} for p in failure.problems]
         return _answer(400, {"error": "invalid events: nothing was sent", "problems": problems}, request_id)

@@ -29,4 +29,5 @@ def handle(container: Container, event: Any, context: Any) -> dict[str, Any]:
     return {
         "delivered": sum(len(outcome.records) for outcome in outcomes if outcome.fate is Fate.DELIVERED),
         "dead_lettered": sum(1 for outcome in outcomes if outcome.fate is Fate.DEAD_LETTERED),
+        "superseded": sum(outcome.superseded for outcome in outcomes),
     }

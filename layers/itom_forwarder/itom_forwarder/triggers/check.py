@@ -33,7 +33,7 @@ from itom_forwarder.formats import Notification
 from itom_forwarder.inbound import Inbound
 from itom_forwarder.servicenow import ServiceNowClient
 
-__all__ = ["CheckReport", "Step", "handle", "run_check"]
+__all__ = ["CheckReport", "Step", "handle", "instance_answers", "run_check"]
 
 metrics = Metrics()
 
@@ -159,14 +159,35 @@ def _test_event(container: Container, deadline: float) -> Step:
         "message_key": key,
         "description": "Connector check: this event is cleared at once.",
     }
+    owner = uuid.uuid4().hex  # one run: the clear does not wait for the guard's lease of the first
     for severity in ("5", "0"):  # sent, then cleared: two POSTs, in that order
         item = Inbound(None, Notification(json.dumps({**event, "severity": severity}), origin="direct"), "direct")
-        (outcome,) = deliver(container, [item], deadline, CHECK)
+        (outcome,) = deliver(container, [item], deadline, CHECK, owner=owner)
         reason = outcome.reason
         if outcome.fate is not Fate.DELIVERED and reason is not None:
             hint = "give the integration user the role evt_mgmt_integration" if reason.status == 403 else None
             return Step("test event", False, str(reason), hint or reason.detail)
     return Step("test event", True, f"sent and cleared, message key {key}")
+
+
+def instance_answers(container: Container, deadline: float) -> Step:
+    """One cheap authenticated request (a one-row sys_choice read): does the instance
+    answer with these credentials? Anything but a 5xx, a 429, a 401 or no answer means
+    it does (a 403 too: the instance is up, the user merely lacks personalize_choices)."""
+    refused = preflight(container)
+    if refused is not None:
+        return Step("instance", False, refused.reason.message)
+    try:
+        client = container.client()
+        response = client.get(SYS_CHOICE_PATH, {"sysparm_limit": "1"}, deadline=deadline)
+    except ForwarderFailure as failure:  # the secret, or the OAuth token exchange
+        return Step("instance", False, str(failure.reason))
+    except requests.RequestException as error:
+        return Step("instance", False, f"no answer from the instance ({type(error).__name__})")
+    status = response.status_code
+    if status >= 500 or status in (401, 429):
+        return Step("instance", False, _error_message(response))
+    return Step("instance", True, f"answered HTTP {status}")
 
 
 def run_check(container: Container, *, send_test_event: bool = False, deadline: float | None = None) -> CheckReport:

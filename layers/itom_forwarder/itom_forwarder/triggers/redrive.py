@@ -22,7 +22,15 @@ run started meanwhile cannot receive (and replay) it too; what was only looked a
 run, an unreadable message) is made visible again when the run ends. The run stops taking
 messages when less than DEADLINE_MARGIN_SECONDS are left before its deadline.
 
-Event: {"action": "replay", "dry_run": bool (default false), "max_messages": int (default 100)}.
+Events:
+  {"action": "replay", "dry_run": bool (default false), "max_messages": int (default 100)}
+  {"action": "redrive", "max_messages": int}: the schedule's run after an outage: one
+      authenticated request to the instance first, and the replay only when it answers.
+
+The messages of a run are read first, then replayed oldest event first (SQS returns them
+in no order), each through the delivery policy and so through the ordering guard: a
+message all of whose events are older than what ServiceNow already has for their alerts
+is superseded, deleted without being sent.
 """
 
 from __future__ import annotations
@@ -48,10 +56,11 @@ from itom_forwarder.delivery import (
     Fate,
     Outcome,
     deliver,
+    earliest_source_time,
     replay_disposition,
 )
 from itom_forwarder.formats import Notification
-from itom_forwarder.inbound import History, Inbound, notification_from_sns_json, read_records, records_of
+from itom_forwarder.inbound import History, Inbound, epoch_ms, notification_from_sns_json, read_records, records_of
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -95,8 +104,14 @@ class Message:
     items: list[Inbound]
 
 
-def _with_history(items: list[Inbound], history: History) -> list[Inbound]:
-    return [replace(item, history=history) for item in items]
+def _with_history(items: list[Inbound], history: History, received_at_ms: int | None) -> list[Inbound]:
+    """The items with what they went through, and when they first arrived (an SQS
+    record's own SentTimestamp where it has one) for the ordering guard."""
+    return [replace(item, history=history, received_at_ms=item.received_at_ms or received_at_ms) for item in items]
+
+
+def _sent_ms(message: Mapping[str, Any]) -> int | None:
+    return epoch_ms((message.get("Attributes") or {}).get("SentTimestamp"))
 
 
 def _sent_at(message: Mapping[str, Any]) -> str | None:
@@ -128,17 +143,18 @@ def _forwarder_items(letter: DeadLetter) -> list[Inbound]:
         if not isinstance(body, str):
             raise Unreadable("an API request without its body text")
         notification = Notification(message=body, message_id=letter.request_id, origin="api")
-        return [Inbound(payload, notification, "api", route=route, history=history)]
+        item = Inbound(payload, notification, "api", route=route, history=history)
+        return [replace(item, received_at_ms=letter.received_at_ms)]
     if letter.source in ("sns", "sqs") and isinstance(payload, Mapping):
-        return _with_history(read_records({"Records": [payload]}), history)
+        return _with_history(read_records({"Records": [payload]}), history, letter.received_at_ms)
     if letter.source == "direct" and payload is not None:
         # The whole event the function was invoked with, whatever it was (the forwarder
         # keeps even a list or a text as one direct item).
-        return _with_history(read_records(payload), history)
+        return _with_history(read_records(payload), history, letter.received_at_ms)
     raise Unreadable(f"a dead-letter message from {letter.source!r} without its event")
 
 
-def _on_failure(body: Mapping[str, Any]) -> Message:
+def _on_failure(message: Mapping[str, Any], body: Mapping[str, Any]) -> Message:
     payload = body.get("requestPayload")
     if not is_original_event(payload):
         raise Unreadable(f"an OnFailure record whose requestPayload is not {ORIGINAL_EVENTS}")
@@ -146,13 +162,13 @@ def _on_failure(body: Mapping[str, Any]) -> Message:
     attempts = invoke_count if isinstance(invoke_count, int) and not isinstance(invoke_count, bool) else 0
     timestamp = body.get("timestamp")
     history = History(max(attempts, 0), timestamp if isinstance(timestamp, str) else None)
-    return Message("on-failure", _with_history(read_records(payload), history))
+    return Message("on-failure", _with_history(read_records(payload), history, _sent_ms(message)))
 
 
 def _sns_notification(message: Mapping[str, Any]) -> Message:
     record = {"eventSource": "aws:sqs", "messageId": message.get("MessageId"), "body": message["Body"]}
     notification = notification_from_sns_json(message["Body"], message.get("MessageId"))
-    item = Inbound(record, notification, "sqs", history=History(0, _sent_at(message)))
+    item = Inbound(record, notification, "sqs", history=History(0, _sent_at(message)), received_at_ms=_sent_ms(message))
     return Message("sns-notification", [item])
 
 
@@ -166,7 +182,8 @@ def _lambda_dlq(message: Mapping[str, Any], body: object) -> Message:
         )
     if not is_original_event(body):
         raise Unreadable(f"a Lambda DLQ message whose body is not {ORIGINAL_EVENTS}")
-    return Message("lambda-dlq", _with_history(read_records(body), History(0, _sent_at(message))))
+    history = History(0, _sent_at(message))
+    return Message("lambda-dlq", _with_history(read_records(body), history, _sent_ms(message)))
 
 
 def read_message(message: Mapping[str, Any]) -> Message:
@@ -183,7 +200,7 @@ def read_message(message: Mapping[str, Any]) -> Message:
         except NotADeadLetter:
             pass
         if isinstance(body.get("requestContext"), dict) and "requestPayload" in body:
-            return _on_failure(body)
+            return _on_failure(message, body)
         if body.get("Type") == "Notification" and "Message" in body:
             return _sns_notification(message)
     return _lambda_dlq(message, body)
@@ -198,6 +215,7 @@ class MessageOutcome:
     records: int = 0
     reason: str | None = None
     message_keys: list[str] = field(default_factory=list)
+    superseded: int = 0  # events not sent: a newer one of their alert was accepted
 
 
 @dataclass
@@ -212,6 +230,8 @@ class ReplayReport:
     would_send: int = 0
     would_fail: int = 0
     unreadable: int = 0
+    # Every event older than one already accepted for its alert: deleted, never sent.
+    superseded: int = 0
     outcomes: list[MessageOutcome] = field(default_factory=list)
 
     def count(self, outcome: MessageOutcome) -> None:
@@ -229,13 +249,18 @@ def _message_outcome(message_id: str, kind: str, outcomes: list[Outcome], dry_ru
     keys = [key for outcome in outcomes for key in outcome.message_keys]
     unkept = next((outcome.reason for outcome in outcomes if outcome.fate is Fate.RETRY_LATER), None)
     failed = unkept or next((outcome.reason for outcome in outcomes if outcome.reason is not None), None)
+    superseded = sum(outcome.superseded for outcome in outcomes)
     if dry_run:
         result = "would-fail" if failed else "would-send"
     elif unkept is not None:
         result = "left-in-queue"
+    elif failed:
+        result = "failed-again"
+    elif outcomes and all(outcome.fate is Fate.SUPERSEDED for outcome in outcomes):
+        result = "superseded"  # older than what ServiceNow has: removed, never sent
     else:
-        result = "failed-again" if failed else "delivered"
-    return MessageOutcome(message_id, kind, result, records, str(failed) if failed else None, keys)
+        result = "delivered"
+    return MessageOutcome(message_id, kind, result, records, str(failed) if failed else None, keys, superseded)
 
 
 def visibility_seconds(deadline: float) -> int:
@@ -273,14 +298,14 @@ class Replayer:
             reason = f"could not be read: {type(error).__name__}"
             return MessageOutcome(message_id, "unknown", "unreadable", reason=reason)
 
-    def _replay_one(self, message: MessageTypeDef, dry_run: bool, deadline: float) -> MessageOutcome:
-        read = self._read(message)
-        if isinstance(read, MessageOutcome):
-            return read
+    def _replay_one(self, message: MessageTypeDef, read: Message, dry_run: bool, deadline: float) -> MessageOutcome:
         message_id = str(message.get("MessageId"))
         try:
-            # One message at a time, so that success (and the delete) is per message.
-            outcomes = deliver(self._container, read.items, deadline, self._disposition, dry_run=dry_run)
+            # One message at a time, so that success (and the delete) is per message; one
+            # owner for the whole run, so its own earlier claims never hold a message back.
+            outcomes = deliver(
+                self._container, read.items, deadline, self._disposition, dry_run=dry_run, owner=self._run_id
+            )
         except Exception as error:  # a bug: this message stays as it was, the run goes on
             logger.exception(
                 "Replay of a message failed: left in the queue",
@@ -292,7 +317,7 @@ class Replayer:
 
     def _finish(self, message: MessageTypeDef, outcome: MessageOutcome) -> bool:
         """Delete a message that is done with; True when it is to be made visible again."""
-        if outcome.result not in ("delivered", "failed-again"):
+        if outcome.result not in ("delivered", "failed-again", "superseded"):
             return True
         try:
             # Only now: a new copy (failed again) was written before this delete.
@@ -304,19 +329,49 @@ class Replayer:
             )
         return False
 
-    def _take(self, batch: list[MessageTypeDef], report: ReplayReport, options: _RunOptions) -> list[str]:
-        """Replay a received batch; the receipt handles to make visible again."""
+    def _gather(self, max_messages: int, options: _RunOptions, held: list[str]) -> list[MessageTypeDef]:
+        """Receive up to `max_messages` messages to replay (each invisible for the rest of
+        the run); what was already seen, or put back by this run, is held."""
+        taken: list[MessageTypeDef] = []
+        while len(taken) < max_messages and time.monotonic() < options.deadline - DEADLINE_MARGIN_SECONDS:
+            batch = self._queue.receive(min(10, max_messages - len(taken)), visibility_seconds(options.deadline))
+            if not batch:
+                break
+            for message in batch:
+                attributes: Mapping[str, Any] = message.get("MessageAttributes") or {}
+                run = (attributes.get(REPLAY_RUN_ATTRIBUTE) or {}).get("StringValue")
+                if message["MessageId"] in options.seen or run == self._run_id:
+                    held.append(message["ReceiptHandle"])  # not again
+                    continue
+                options.seen.add(message["MessageId"])
+                taken.append(message)
+        return taken
+
+    def _in_source_order(self, messages: list[MessageTypeDef]) -> list[tuple[MessageTypeDef, Message | MessageOutcome]]:
+        """The messages read, oldest event first (SQS returns them in no order): of the
+        events of one alert the newest is replayed last, so it is what ServiceNow keeps."""
+        read = [(message, self._read(message)) for message in messages]
+
+        def oldest(entry: tuple[MessageTypeDef, Message | MessageOutcome]) -> int:
+            message = entry[1]
+            if isinstance(message, MessageOutcome):
+                return 0  # unreadable: reported first, sent nowhere
+            return earliest_source_time(self._container, message.items) or 0
+
+        return sorted(read, key=oldest)  # stable: equal times keep the order received
+
+    def _take(self, messages: list[MessageTypeDef], report: ReplayReport, options: _RunOptions) -> list[str]:
+        """Replay the messages in source order; the receipt handles to make visible again."""
         held: list[str] = []
-        for message in batch:
-            attributes: Mapping[str, Any] = message.get("MessageAttributes") or {}
-            run = (attributes.get(REPLAY_RUN_ATTRIBUTE) or {}).get("StringValue")
-            late = time.monotonic() >= options.deadline - DEADLINE_MARGIN_SECONDS
-            if late or message["MessageId"] in options.seen or run == self._run_id:
-                held.append(message["ReceiptHandle"])  # not now, or not again
+        for message, read in self._in_source_order(messages):
+            if time.monotonic() >= options.deadline - DEADLINE_MARGIN_SECONDS:
+                held.append(message["ReceiptHandle"])  # not now: the next run
                 continue
-            options.seen.add(message["MessageId"])
             report.received += 1
-            outcome = self._replay_one(message, options.dry_run, options.deadline - FINISH_SECONDS)
+            if isinstance(read, MessageOutcome):
+                outcome = read
+            else:
+                outcome = self._replay_one(message, read, options.dry_run, options.deadline - FINISH_SECONDS)
             report.count(outcome)
             if self._finish(message, outcome):
                 held.append(message["ReceiptHandle"])
@@ -330,31 +385,26 @@ class Replayer:
                 logger.warning("A message could not be made visible again", extra={"error": type(error).__name__})
 
     def run(self, *, dry_run: bool = False, max_messages: int = 100, deadline: float | None = None) -> ReplayReport:
-        """Replay up to `max_messages` messages, taking none when less than
-        DEADLINE_MARGIN_SECONDS are left before `deadline` (a time.monotonic() value);
-        every message's delivery is given the run's deadline, less the FINISH_SECONDS its
-        put-back and delete take."""
+        """Replay up to `max_messages` messages, read first and then sent in source order,
+        taking none when less than DEADLINE_MARGIN_SECONDS are left before `deadline` (a
+        time.monotonic() value); every message's delivery is given the run's deadline, less
+        the FINISH_SECONDS its put-back and delete take."""
         report = ReplayReport(dry_run=dry_run)
         options = _RunOptions(dry_run, deadline if deadline is not None else time.monotonic() + DEFAULT_RUN_SECONDS)
         held: list[str] = []
         try:
-            while report.received < max_messages and time.monotonic() < options.deadline - DEADLINE_MARGIN_SECONDS:
-                count = min(10, max_messages - report.received)
-                batch = self._queue.receive(count, visibility_seconds(options.deadline))
-                if not batch:
-                    break
-                held.extend(self._take(batch, report, options))
+            messages = self._gather(max_messages, options, held)
+            held.extend(self._take(messages, report, options))
         finally:
             self._release(held)
         logger.info("Replay finished", extra={k: v for k, v in report.as_dict().items() if k != "outcomes"})
         return report
 
 
-def handle(container: Container, event: Any, context: Any) -> dict[str, Any]:
-    metrics.add_metric(name="ReplayRequests", unit=MetricUnit.Count, value=1)
-    action = event.get("action", "replay") if isinstance(event, dict) else None
-    if action != "replay":
-        return {"error": 'unknown action: send {"action": "replay", "dry_run": true|false, "max_messages": n}'}
+USAGE = 'send {"action": "replay" | "redrive", "dry_run": true|false, "max_messages": n}'
+
+
+def _replay(container: Container, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     dry_run = event.get("dry_run", False)
     max_messages = event.get("max_messages", 100)
     valid_count = isinstance(max_messages, int) and not isinstance(max_messages, bool)
@@ -363,4 +413,30 @@ def handle(container: Container, event: Any, context: Any) -> dict[str, Any]:
     report = Replayer(container).run(dry_run=dry_run, max_messages=max_messages, deadline=container.deadline(context))
     metrics.add_metric(name="ReplayDelivered", unit=MetricUnit.Count, value=report.delivered)
     metrics.add_metric(name="ReplayFailedAgain", unit=MetricUnit.Count, value=report.failed_again)
+    if report.superseded:
+        metrics.add_metric(name="ReplaySuperseded", unit=MetricUnit.Count, value=report.superseded)
     return report.as_dict()
+
+
+def _redrive(container: Container, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The schedule's run: replay only when the instance answers (an outage keeps the
+    queue as it is, at the cost of one request)."""
+    from itom_forwarder.triggers.check import instance_answers
+
+    metrics.add_metric(name="RedriveRuns", unit=MetricUnit.Count, value=1)
+    step = instance_answers(container, container.deadline(context))
+    if not step.ok:
+        logger.info("Redrive skipped: the instance does not answer", extra={"detail": step.detail})
+        metrics.add_metric(name="RedriveSkipped", unit=MetricUnit.Count, value=1)
+        return {"action": "redrive", "instance": asdict(step), "replay": None}
+    return {"action": "redrive", "instance": asdict(step), "replay": _replay(container, event, context)}
+
+
+def handle(container: Container, event: Any, context: Any) -> dict[str, Any]:
+    action = event.get("action", "replay") if isinstance(event, dict) else None
+    if action == "redrive":
+        return _redrive(container, event, context)
+    metrics.add_metric(name="ReplayRequests", unit=MetricUnit.Count, value=1)
+    if action != "replay":
+        return {"error": f"unknown action: {USAGE}"}
+    return _replay(container, event, context)

@@ -230,6 +230,7 @@ def to_events(facts: AlarmFacts, options: MappingOptions, context: Mapping[str, 
         description=_description(facts, description),
         message_key=alarm_key(facts),
         time_of_event=format_time(facts.changed_at) if facts.changed_at else None,
+        source_time=facts.changed_at,
         additional_info={key: value for key, value in info.items() if value not in (None, "", [], {})},
     )
     templates = options.field_templates
