@@ -4,7 +4,8 @@ Every file parses, without CRLF line endings. By name:
   env.json          the sam local env-vars file: a ForwarderFunction object;
   sqs-*.json        Lambda SQS events (buffered mode) whose record bodies are SNS notification
                     JSON (Type Notification, Message a string) with a matching md5OfBody;
-  redrive-*.json    RedriveFunction payloads (a JSON object with action "replay");
+  redrive-*.json    RedriveFunction payloads (a JSON object with action "replay", or
+                    "redrive" as the schedule sends it);
   sns-*.json        Lambda SNS events whose Messages are JSON unless the name says plain-text;
   apigateway-*.json API Gateway proxy events (REST payload 1.0 or HTTP API payload 2.0) whose
                     body, base64-decoded when isBase64Encoded, is JSON;
@@ -82,9 +83,9 @@ def check_sqs(doc: object, name: str) -> list[str]:
 
 
 def check_redrive(doc: object, name: str) -> list[str]:
-    """A RedriveFunction payload (an operator's invocation)."""
-    if not isinstance(doc, dict) or doc.get("action") != "replay":
-        return ['not a JSON object with action "replay"']
+    """A RedriveFunction payload (an operator's replay, or the schedule's redrive)."""
+    if not isinstance(doc, dict) or doc.get("action") not in ("replay", "redrive"):
+        return ['not a JSON object with action "replay" or "redrive"']
     failures = []
     if "dry_run" in doc and not isinstance(doc["dry_run"], bool):
         failures.append("dry_run is not a boolean")

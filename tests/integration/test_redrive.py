@@ -429,3 +429,53 @@ def test_a_message_that_cannot_be_put_back_stays_in_the_queue(stack: LocalStack)
     later = replay(stack)  # the original, untouched, is replayed by the next run
     assert (later.received, later.delivered) == (1, 1)
     assert stack.dead_letters() == []
+
+
+SYS_CHOICE = "/api/now/table/sys_choice"
+
+
+def test_the_scheduled_redrive_replays_once_the_instance_answers(stack: LocalStack) -> None:
+    fail_then_fix(stack)
+    answer = load_redrive_app().lambda_handler(load("redrive-scheduled.json"), LocalLambdaContext())
+    assert answer["instance"]["ok"] is True
+    assert (answer["replay"]["received"], answer["replay"]["delivered"]) == (1, 1)
+    assert stack.emulator.alerts[ALARM_KEY].state == "Open"
+    assert stack.dead_letters() == []
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_the_scheduled_redrive_leaves_the_queue_alone_while_the_instance_is_down(
+    stack: LocalStack, status: int
+) -> None:
+    fail_then_fix(stack)
+    stack.emulator.reset()
+    stack.emulator.inject_fault(status, count=5, path=SYS_CHOICE, retry_after=0)
+    answer = load_redrive_app().lambda_handler(load("redrive-scheduled.json"), LocalLambdaContext())
+    assert (answer["instance"]["ok"], answer["replay"]) == (False, None)
+    assert f"HTTP {status}" in answer["instance"]["detail"]
+    # One cheap request, and no event POSTed: the dead letter waits for the next run.
+    assert [request.path for request in stack.emulator.requests] == [SYS_CHOICE]
+    assert len(stack.dead_letters()) == 1
+
+
+def test_the_scheduled_redrive_does_not_replay_with_refused_credentials(stack: LocalStack) -> None:
+    fail_then_fix(stack)
+    stack.put_secret(stack.basic_secret(password="not-the-password"))
+    stack.new_container()
+    answer = load_redrive_app().lambda_handler(load("redrive-scheduled.json"), LocalLambdaContext())
+    assert (answer["instance"]["ok"], answer["replay"]) == (False, None)
+    assert stack.emulator.count("POST", EVENT_API) == 1  # only the original, refused one
+    assert len(stack.dead_letters()) == 1
+
+
+def test_the_replay_sends_one_alarm_s_events_oldest_first(make_stack: StackFactory) -> None:
+    """SQS returns the queue in no order: the replay sorts by source time, so the newest
+    state is the one ServiceNow applies last, even with the ordering guard off."""
+    stack = make_stack(ordering_guard=False)
+    ok, alarm = load("sns-cloudwatch-ok.json"), load("sns-cloudwatch-alarm.json")  # OK is the newer
+    for event in (ok, alarm):
+        queue_raw(stack, json.dumps(event), **LAMBDA_DLQ)
+    report = replay(stack)
+    assert (report.received, report.delivered) == (2, 2)
+    assert [event["severity"] for event in stack.emulator.events] == ["2", "0"]  # ALARM, then OK
+    assert stack.emulator.alerts[ALARM_KEY].state == "Closed"

@@ -38,7 +38,7 @@ def mapped(name: str) -> tuple[str, dict[str, str]]:
 
 
 API_SAMPLES = ("apigateway-rest-events.json", "apigateway-rest-alertmanager.json", "apigateway-http-events.json")
-OTHER_SAMPLES = ("sqs-buffered-batch.json", "redrive-dry-run.json", "redrive-replay.json")
+OTHER_SAMPLES = ("sqs-buffered-batch.json", "redrive-dry-run.json", "redrive-replay.json", "redrive-scheduled.json")
 
 
 def test_every_event_file_is_covered() -> None:

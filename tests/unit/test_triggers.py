@@ -37,7 +37,7 @@ SAMPLE_TRIGGERS = {
 }
 # Not events of the forwarder: env.json is `sam local invoke`'s environment, and the redrive
 # samples are the redrive Lambda's, which calls its trigger directly.
-NOT_FORWARDER_EVENTS = {"env.json", "redrive-dry-run.json", "redrive-replay.json"}
+NOT_FORWARDER_EVENTS = {"env.json", "redrive-dry-run.json", "redrive-replay.json", "redrive-scheduled.json"}
 
 
 def test_every_forwarder_sample_has_its_trigger_here() -> None:

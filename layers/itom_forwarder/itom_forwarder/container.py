@@ -91,6 +91,12 @@ class Container:
         one (over by then); the thread tells apart runs that share a process locally."""
         return f"{self._id}-{threading.get_ident()}"
 
+    def abandon_leases(self) -> None:
+        """A POST ended without an answer (a timeout, a dropped connection): the instance
+        may still apply it. A new owner makes the container's next events wait for those
+        leases like anyone else's, instead of overtaking the POST it gave up on."""
+        self._id = uuid.uuid4().hex
+
     def deadline(self, context: Any) -> float:
         """The monotonic time by which delivery must be over, keeping a margin to
         dead-letter or fail cleanly before Lambda stops the invocation."""

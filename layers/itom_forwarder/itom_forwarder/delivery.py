@@ -300,6 +300,7 @@ class _Run:
         self.superseded: dict[int, int] = {}  # item index -> its events superseded
         self.unavailable: TransientFailure | None = None
         self.split_posts = 0  # POSTs made to isolate refused records
+        self.unanswered = False  # a POST ended without an answer: it may still be applied
 
     def not_delivered(
         self, index: int, item: Inbound, input_format: str | None, failure: ForwarderFailure, earlier_attempts: int = 0
@@ -416,6 +417,9 @@ class _Run:
                 self.not_delivered(entry.index, entry.item, entry.input_format, failure, earlier_attempts)
             return
         except TransientFailure as failure:
+            # Without a status the instance never answered (timeout, dropped connection):
+            # the request may have reached it all the same.
+            self.unanswered = self.unanswered or failure.reason.status is None
             for entry in chunk:
                 self.not_delivered(entry.index, entry.item, entry.input_format, failure, earlier_attempts)
             return
@@ -440,6 +444,7 @@ class _Run:
             self.send(half, deadline, attempts)
 
     def _delivered(self, chunk: list[_Mapped], records: list[dict[str, str]], delivered: Delivered) -> None:
+        self.unanswered = self.unanswered or delivered.unanswered
         metrics.add_metric(name="EventsDelivered", unit=MetricUnit.Count, value=len(records))
         metrics.add_metric(
             name="ServiceNowLatency", unit=MetricUnit.Milliseconds, value=delivered.elapsed_seconds * 1000
@@ -473,24 +478,29 @@ class _Run:
         )
         self.superseded[entry.index] = self.superseded.get(entry.index, 0) + 1
 
-    def order(self, mapped: list[_Mapped], guard: OrderingGuard | None, deadline: float, owner: str) -> list[_Mapped]:
+    def order(
+        self, mapped: list[_Mapped], guard: OrderingGuard | None, deadline: float, owner: str
+    ) -> tuple[list[_Mapped], float]:
         """What is left to send once older events are superseded: by a newer event of
-        their key in this call, then (guard on) by the alert-state table. An item that
-        has a key in flight elsewhere, or that the table could not settle, is not sent."""
+        their key in this call, then (guard on) by the alert-state table; and the time
+        (monotonic) the POSTs must end by: the lease the claims wrote. An item that has a
+        key in flight elsewhere, or that the table could not settle, is not sent."""
         newest: dict[str, int] = {}
         for entry in mapped:
             for record, source_ms in zip(entry.records, entry.source_times, strict=True):
                 key = record_key(record)
                 if key and source_ms > newest.get(key, source_ms - 1):
                     newest[key] = source_ms
-        decisions = {}
+        decisions: dict[str, Decision] = {}
         if guard is not None and newest:
             wall_deadline_ms = int((time.time() + deadline - time.monotonic()) * 1000)
             claims = [Claim(key, source_ms) for key, source_ms in newest.items()]
             try:
-                decisions = guard.settle(claims, owner, wall_deadline_ms)
+                decisions, lease_until_ms = guard.settle(claims, owner, wall_deadline_ms)
             except GuardUnavailable as failure:
-                return self._unguarded(mapped, failure)
+                return self._unguarded(mapped, failure), deadline
+            # The POSTs end with the lease actually written (a slow claim shortens it).
+            deadline = min(deadline, time.monotonic() + (lease_until_ms / 1000 - time.time()))
         left: list[_Mapped] = []
         for entry in mapped:
             kept = self._kept(entry, newest, decisions)
@@ -499,7 +509,7 @@ class _Run:
         count = sum(self.superseded.values())
         if count:
             metrics.add_metric(name="EventsSuperseded", unit=MetricUnit.Count, value=count)
-        return left
+        return left, deadline
 
     def _unguarded(self, mapped: list[_Mapped], failure: GuardUnavailable) -> list[_Mapped]:
         """The table did not answer: every item with a key is retried; none is sent unguarded."""
@@ -584,13 +594,13 @@ def deliver(
         guard = container.guard()
         if guard is not None:
             _connect(container)
-        mapped = run.order(mapped, guard, deadline, owner or container.owner)
-        if guard is not None:
-            # The POSTs end within the lease the claims took, so a newer event claimed
-            # after it never reaches ServiceNow before them.
-            deadline = min(deadline, time.monotonic() + guard.options.lease_seconds)
+        # The POSTs end within the lease the claims took, so a newer event claimed after
+        # it never reaches ServiceNow before them.
+        mapped, deadline = run.order(mapped, guard, deadline, owner or container.owner)
     for chunk in chunks(mapped, container.settings.delivery.batch_max_records):
         run.send(chunk, deadline)
+    if run.unanswered and container.guard() is not None:
+        container.abandon_leases()
     if run.split_posts:
         metrics.add_metric(name="SplitPosts", unit=MetricUnit.Count, value=run.split_posts)
     if run.unavailable is not None:

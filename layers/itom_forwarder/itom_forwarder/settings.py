@@ -1,8 +1,8 @@
 """The environment settings, read once per container.
 
 Two settings are required (the secret and the dead-letter queue): without them the
-function cannot keep an event, so it fails to start. The others come in groups, each
-validated on its own: a refused setting refuses only its group, whose reason names the
+function cannot keep an event, so it fails to start. The others come in groups (mapping,
+delivery, guard), each validated on its own: a refused setting refuses only its group, whose reason names the
 setting, and whose values stay the defaults so that nothing else changes. The delivery
 policy refuses every event while a group it needs is refused (the events are
 dead-lettered with that reason), on every path.

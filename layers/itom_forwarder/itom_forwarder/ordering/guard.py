@@ -172,27 +172,30 @@ class OrderingGuard:
 
     def settle(
         self, claims: Sequence[Claim], owner: str, deadline_ms: int, *, sleep: Callable[[float], None] = time.sleep
-    ) -> dict[str, Decision]:
-        """Claim every key for a run that sends until `deadline_ms` (epoch ms). Keys in
-        flight elsewhere are waited for once, when their leases end soon enough to send
-        after them; then the keys not superseded are claimed again (fresh leases for all).
-        Raises GuardUnavailable as `claim` does."""
-        decisions = self.claim(claims, owner, self.lease_until(deadline_ms))
+    ) -> tuple[dict[str, Decision], int]:
+        """Claim every key for a run that sends until `deadline_ms` (epoch ms): each
+        claim's decision, and the end of the lease written, which the run's POSTs must
+        not outlast. Keys in flight elsewhere are waited for once, when their leases end
+        soon enough to send after them; then the keys not superseded are claimed again
+        (fresh leases for all). Raises GuardUnavailable as `claim` does."""
+        lease_until_ms = self.lease_until(deadline_ms)
+        decisions = self.claim(claims, owner, lease_until_ms)
         leases = [d.lease_until_ms for d in decisions.values() if d.verdict is Verdict.IN_FLIGHT]
         if not leases or None in leases:
-            return decisions
+            return decisions, lease_until_ms
         until_ms = max(lease for lease in leases if lease is not None) + LEASE_GRACE_MS
         wait_ms = until_ms - self._clock() * 1000
         if wait_ms > self.options.lease_seconds * 1000 or until_ms + MIN_SEND_MS > deadline_ms:
-            return decisions  # not worth it (or no time): retried later
+            return decisions, lease_until_ms  # not worth it (or no time): retried later
         logger.info(
             "Waiting for an older event of the same alert to be sent first",
             extra={"keys": len(leases), "wait_ms": round(max(wait_ms, 0.0))},
         )
         sleep(max(wait_ms, 0.0) / 1000)
         again = [claim for claim in claims if decisions[claim.key].verdict is not Verdict.SUPERSEDED]
-        decisions.update(self.claim(again, owner, self.lease_until(deadline_ms)))
-        return decisions
+        lease_until_ms = self.lease_until(deadline_ms)
+        decisions.update(self.claim(again, owner, lease_until_ms))
+        return decisions, lease_until_ms
 
     def claim(self, claims: Sequence[Claim], owner: str, lease_until_ms: int) -> dict[str, Decision]:
         """Each claim's decision, by key (the keys must be distinct). Raises

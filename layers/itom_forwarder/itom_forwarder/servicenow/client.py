@@ -68,6 +68,9 @@ class Delivered:
     result: str
     attempts: int
     elapsed_seconds: float
+    # An earlier attempt got no answer (a timeout, a dropped connection): the instance may
+    # still apply that copy later.
+    unanswered: bool = False
 
 
 def auth_for(
@@ -235,6 +238,7 @@ class ServiceNowClient:
     def _send_retrying(self, bound: _Bound, body: bytes, deadline: float, records: int) -> Delivered:
         started = self._clock()
         attempt = 0
+        unanswered = False
         while True:
             attempt += 1
             remaining = deadline - self._clock()
@@ -244,8 +248,9 @@ class ServiceNowClient:
                 )
             outcome = self._attempt(bound, body, remaining, attempt, records)
             if isinstance(outcome, Delivered):
-                return Delivered(outcome.status, outcome.result, attempt, self._clock() - started)
+                return Delivered(outcome.status, outcome.result, attempt, self._clock() - started, unanswered)
             failure, wait = outcome
+            unanswered = unanswered or failure.reason.status is None
             if attempt >= self._options.attempts:
                 raise failure
             remaining = deadline - self._clock()
