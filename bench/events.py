@@ -1,4 +1,8 @@
-"""The alerts the benchmarks send: the project's SNS classic alarm sample, made unique."""
+"""The alerts the benchmarks send: the project's SNS classic alarm sample, made unique.
+
+By default every alert is the same alarm (one message key) in a new notification; with
+`distinct` each index is an alarm of its own (its name and ARN, so its message key, carry
+the index), as the ordering guard sees a storm of different alarms."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from typing import Any
 
 from local.runner import ROOT
 
+ALARM_NAME = "prod-web-1-cpu-high"
+
 
 @cache
 def _alarm_event() -> dict[str, Any]:
@@ -16,13 +22,22 @@ def _alarm_event() -> dict[str, Any]:
     return event
 
 
-def sns_alarm(index: int) -> dict[str, Any]:
+def _alarm_of(text: str, index: int) -> str:
+    """`text` (the alarm JSON, or the subject) naming alarm `index` instead of the sample's."""
+    return text.replace(ALARM_NAME, f"{ALARM_NAME}-{index}")
+
+
+def sns_alarm(index: int, *, distinct: bool = False) -> dict[str, Any]:
     event = copy.deepcopy(_alarm_event())
-    event["Records"][0]["Sns"]["MessageId"] = f"bench-{index}"
+    sns = event["Records"][0]["Sns"]
+    sns["MessageId"] = f"bench-{index}"
+    if distinct:
+        sns["Message"] = _alarm_of(sns["Message"], index)
+        sns["Subject"] = _alarm_of(sns["Subject"], index)
     return event
 
 
-def sqs_batch(start: int, count: int) -> dict[str, Any]:
+def sqs_batch(start: int, count: int, *, distinct: bool = False) -> dict[str, Any]:
     sns = _alarm_event()["Records"][0]["Sns"]
     records = []
     for index in range(start, start + count):
@@ -31,5 +46,8 @@ def sqs_batch(start: int, count: int) -> dict[str, Any]:
             "MessageId": f"bench-{index}",
             **{key: sns[key] for key in ("TopicArn", "Subject", "Message", "Timestamp")},
         }
+        if distinct:
+            notification["Message"] = _alarm_of(sns["Message"], index)
+            notification["Subject"] = _alarm_of(sns["Subject"], index)
         records.append({"messageId": f"m-{index}", "eventSource": "aws:sqs", "body": json.dumps(notification)})
     return {"Records": records}

@@ -14,15 +14,20 @@ import zipfile
 from collections.abc import Callable, Iterator
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import requests
 
 from bench.events import sns_alarm, sqs_batch
 from bench.naive_forwarder import naive_handler
-from bench.servers import ROOT, USER, Servers
+from bench.servers import ALERT_STATE_TABLE, ROOT, USER, Servers
+from local.aws import REGION
 from local.lambda_context import LocalLambdaContext
 from local.runner import CODE_PATHS, add_code_paths
+
+if TYPE_CHECKING:
+    from itom_forwarder.ordering import OrderingGuard
 
 EVENT_API = "/api/global/em/jsonv2"
 CORRELATION_PATH = "Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId"
@@ -151,16 +156,85 @@ def observability_microseconds(iterations: int) -> float:
         return (time.perf_counter() - started) / iterations * 1e6
 
 
-def warm_path(servers: Servers, *, oauth: bool, alerts: int, rounds: int) -> dict[str, Any]:
-    """Per alert through lambda_handler against a bare Session.post of the same body."""
+# The shape of the guard's claim (itom_forwarder.ordering.guard), for a bare update like it.
+_CLAIM_SHAPE = {
+    "UpdateExpression": "SET source_time = :t, lease_until = :lease, lease_owner = :owner, expires_at = :expires",
+    "ConditionExpression": "attribute_not_exists(source_time) OR source_time = :t"
+    " OR (source_time < :t AND (lease_until < :now OR lease_owner = :owner))",
+    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+}
+
+
+def _bare_update(dynamodb: Any, index: int, *, conditional: bool = False) -> None:
+    """A plain UpdateItem to the alert-state table: the floor of one claim. `conditional`:
+    with the claim's update and condition expressions (what moto spends evaluating them)."""
+    key = {"message_key": {"S": f"bench-bare-{'c' if conditional else ''}{index}"}}
+    if not conditional:
+        dynamodb.update_item(
+            TableName=ALERT_STATE_TABLE,
+            Key=key,
+            UpdateExpression="SET source_time = :t",
+            ExpressionAttributeValues={":t": {"N": str(index)}},
+        )
+        return
+    now_ms = int(time.time() * 1000)
+    values = {":t": str(index), ":now": str(now_ms), ":lease": str(now_ms + 10_000), ":expires": str(now_ms)}
+    dynamodb.update_item(
+        TableName=ALERT_STATE_TABLE,
+        Key=key,
+        ExpressionAttributeValues={
+            **{name: {"N": value} for name, value in values.items()},
+            ":owner": {"S": "bench"},
+        },
+        **_CLAIM_SHAPE,
+    )
+
+
+def _claim(guard: OrderingGuard, index: int, count: int = 1) -> None:
+    """The guard alone: `count` keys of their own claimed at once (one: a warm single alert)."""
+    from itom_forwarder.ordering import Claim
+
+    deadline_ms = int(time.time() * 1000) + 30_000
+    claims = [Claim(f"bench-claim-{index}-{n}", index) for n in range(count)]
+    guard.claim(claims, "bench", guard.lease_until(deadline_ms))
+
+
+def _seconds_each(call: Callable[[int], object], indices: range) -> float:
+    started = time.perf_counter()
+    for index in indices:
+        call(index)
+    return (time.perf_counter() - started) / len(indices)
+
+
+def _median_us(values: list[float]) -> float:
+    return statistics.median(values) * 1e6 if values else 0.0
+
+
+def warm_path(servers: Servers, *, oauth: bool, alerts: int, rounds: int, guard: bool = False) -> dict[str, Any]:
+    """Per alert through lambda_handler against a bare Session.post of the same body; with
+    the guard on, each alert is an alarm of its own (a claim of a new key) and the baseline
+    is the bare post plus a bare boto3 update_item to the table, over a kept-alive client."""
     body = json.dumps({"records": _records_of(sns_alarm(0))}).encode()
     bare = requests.Session()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    with function_environment(servers.environment(oauth=oauth)) as handler, quiet_stdout():
+    with function_environment(servers.environment(oauth=oauth, guard=guard)) as handler, quiet_stdout():
         from itom_forwarder.container import current
 
-        for index in range(20):  # warm: secret, connection, token, code paths
-            handler(sns_alarm(index), LocalLambdaContext())
+        def ours(index: int) -> None:
+            handler(sns_alarm(index, distinct=guard), LocalLambdaContext())
+
+        def post(_: int) -> None:
+            bare.post(servers.emulator_url + EVENT_API, data=body, headers=headers, auth=auth, timeout=10)
+
+        def update(index: int) -> None:
+            _bare_update(dynamodb, index)
+
+        def conditional(index: int) -> None:
+            _bare_update(dynamodb, index, conditional=True)
+
+        warm_up = range(20)
+        _seconds_each(ours, warm_up)  # warm: secret, connection, token, code paths
         if oauth:
             prepared = requests.Request("POST", servers.emulator_url).prepare()
             current().client().auth(prepared)
@@ -168,37 +242,43 @@ def warm_path(servers: Servers, *, oauth: bool, alerts: int, rounds: int) -> dic
             auth = None
         else:
             auth = (USER, servers.password)
-        for _ in range(20):
-            bare.post(servers.emulator_url + EVENT_API, data=body, headers=headers, auth=auth, timeout=10)
+        _seconds_each(post, warm_up)
+        if guard:
+            _seconds_each(update, warm_up)
+            _seconds_each(conditional, warm_up)
         client = current().client()
         records = json.loads(body)["records"]
         per_round = max(1, alerts // rounds)
-        ours_times, bare_times, client_times = [], [], []
+        guard_alone = current().guard()
+        times: dict[str, list[float]] = {
+            name: [] for name in ("ours", "post", "update", "conditional", "client", "claim")
+        }
         for round_index in range(rounds):  # interleaved, so machine noise hits both alike
-            started = time.perf_counter()
-            for _ in range(per_round):
-                bare.post(servers.emulator_url + EVENT_API, data=body, headers=headers, auth=auth, timeout=10)
-            bare_times.append((time.perf_counter() - started) / per_round)
-            started = time.perf_counter()
-            for index in range(per_round):
-                handler(sns_alarm(round_index * per_round + index), LocalLambdaContext())
-            ours_times.append((time.perf_counter() - started) / per_round)
-            started = time.perf_counter()
-            for _ in range(per_round):
-                client.send(records, time.monotonic() + 30)
-            client_times.append((time.perf_counter() - started) / per_round)
+            alarms = range(20 + round_index * per_round, 20 + (round_index + 1) * per_round)  # new ones each round
+            times["post"].append(_seconds_each(post, alarms))
+            if guard:
+                times["update"].append(_seconds_each(update, alarms))
+            times["ours"].append(_seconds_each(ours, alarms))
+            times["client"].append(_seconds_each(lambda _: client.send(records, time.monotonic() + 30), alarms))
+            if guard_alone is not None:
+                times["claim"].append(_seconds_each(lambda index: _claim(guard_alone, index), alarms))
+                times["conditional"].append(_seconds_each(conditional, alarms))
         # Work per warm alert, counted at the servers.
         before = servers.stats()
-        for index in range(per_round):
-            handler(sns_alarm(index), LocalLambdaContext())
+        _seconds_each(ours, range(20 + rounds * per_round, 20 + (rounds + 1) * per_round))
         after = servers.stats()
     work = {key: (after[key] - before[key]) / per_round for key in after if key != "events"}
-    ours_us, bare_us = statistics.median(ours_times) * 1e6, statistics.median(bare_times) * 1e6
-    client_us = statistics.median(client_times) * 1e6
+    # The baseline of a round is its bare post plus (guard on) its bare update, side by side.
+    baseline = [post + update for post, update in zip(times["post"], times["update"] or [0.0] * rounds, strict=True)]
+    ours_us, bare_us = _median_us(times["ours"]), _median_us(baseline)
     return {
         "ours_us": ours_us,
         "bare_us": bare_us,
-        "client_us": client_us,
+        "post_us": _median_us(times["post"]),
+        "update_us": _median_us(times["update"]),
+        "conditional_us": _median_us(times["conditional"]),
+        "client_us": _median_us(times["client"]),
+        "claim_us": _median_us(times["claim"]),
         "ratio": ours_us / bare_us,
         "work_per_alert": work,
     }
@@ -227,26 +307,145 @@ def ours_against_naive(servers: Servers, *, oauth: bool, alerts: int) -> dict[st
     return {"ours_per_s": ours, "naive_per_s": naive, "ratio": ours / naive}
 
 
-def storm(servers: Servers, *, alerts: int, batch_size: int) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    with function_environment(servers.environment()) as handler, quiet_stdout():
-        handler(sns_alarm(0), LocalLambdaContext())
-        before = servers.stats()["event_posts"]
+def _dynamodb_work(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    return {key: after[key] - before[key] for key in ("dynamodb_requests", "update_items", "transactions")}
+
+
+def _bare_transaction(dynamodb: Any, start: int, count: int) -> None:
+    """A plain TransactWriteItems of `count` new keys: moto's own time for one."""
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": ALERT_STATE_TABLE,
+                    "Key": {"message_key": {"S": f"bench-bare-{index}"}},
+                    "UpdateExpression": "SET source_time = :t",
+                    "ExpressionAttributeValues": {":t": {"N": str(index)}},
+                }
+            }
+            for index in range(start, start + count)
+        ]
+    )
+
+
+def _timed_batch(servers: Servers, *, guard: bool, start: int, batch_size: int) -> dict[str, Any]:
+    """One container: a warm-up batch, then a timed one (both of alarms of their own); guard
+    on, the guard's claim of as many new keys alone, timed as well."""
+    with function_environment(servers.environment(guard=guard)) as handler, quiet_stdout():
+        from itom_forwarder.container import current
+
+        if guard:  # else moto may take longer than the guard's 2 s read timeout
+            servers.empty_alert_state_table()
+        handler(sqs_batch(start, batch_size, distinct=True), LocalLambdaContext())  # warm
+        event = sqs_batch(start + batch_size, batch_size, distinct=True)
+        if guard:
+            servers.empty_alert_state_table()
+        before = servers.stats()
         started = time.perf_counter()
-        for index in range(alerts):
-            handler(sns_alarm(index), LocalLambdaContext())
+        response = handler(event, LocalLambdaContext())
         elapsed = time.perf_counter() - started
-        result["direct"] = {"posts": servers.stats()["event_posts"] - before, "per_s": alerts / elapsed}
-        before = servers.stats()["event_posts"]
-        started = time.perf_counter()
-        for start in range(0, alerts, batch_size):
-            response = handler(sqs_batch(start, min(batch_size, alerts - start)), LocalLambdaContext())
-            assert not response["batchItemFailures"]
-        elapsed = time.perf_counter() - started
-        result["buffered"] = {"posts": servers.stats()["event_posts"] - before, "per_s": alerts / elapsed}
-    result["alerts"] = alerts
-    result["batch_size"] = batch_size
+        after = servers.stats()
+        assert not response["batchItemFailures"], response
+        result = {"seconds": elapsed, "posts": after["event_posts"] - before["event_posts"]}
+        guard_alone = current().guard()
+        if guard_alone is not None:
+            servers.empty_alert_state_table()
+            result["claim_seconds"] = _seconds_each(lambda index: _claim(guard_alone, index, batch_size), range(1))
+            result["work"] = _dynamodb_work(before, after)
     return result
+
+
+def guarded_batch(servers: Servers, *, batch_size: int, rounds: int) -> dict[str, Any]:
+    """An SQS batch of `batch_size` different alarms (distinct message keys) through
+    lambda_handler, guard off and on in alternating rounds (a new container each), the
+    guard's claim of as many keys alone, and a bare TransactWriteItems of as many keys;
+    each starts from an empty table (see Servers.empty_alert_state_table), not timed."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    times: dict[str, list[float]] = {"off": [], "on": [], "claim": [], "bare": []}
+    work: list[dict[str, int]] = []
+    start = 2_000_000  # keys of their own
+    for _ in range(rounds):
+        off = _timed_batch(servers, guard=False, start=start, batch_size=batch_size)
+        on = _timed_batch(servers, guard=True, start=start + 2 * batch_size, batch_size=batch_size)
+        start += 4 * batch_size
+        times["off"].append(off["seconds"])
+        times["on"].append(on["seconds"])
+        times["claim"].append(on["claim_seconds"])
+        work.append(on["work"])
+        servers.empty_alert_state_table()
+        _bare_transaction(dynamodb, 0, 1)  # the connection, once
+        servers.empty_alert_state_table()
+        started = time.perf_counter()
+        _bare_transaction(dynamodb, start, batch_size)
+        times["bare"].append(time.perf_counter() - started)
+    medians = {f"{mode}_ms": statistics.median(values) * 1000 for mode, values in times.items()}
+    return {
+        **medians,
+        "batch_size": batch_size,
+        "batches": rounds,
+        # The most any guarded batch needed, so one outlier cannot hide in an average.
+        "dynamodb_per_batch": {key: max(w[key] for w in work) for key in work[0]},
+        "dynamodb_min_per_batch": min(w["dynamodb_requests"] for w in work),
+    }
+
+
+def storm(servers: Servers, *, alerts: int, batch_size: int, guard: bool = False) -> dict[str, Any]:
+    """`alerts` alerts one per invocation (direct), then in SQS batches (buffered). With the
+    guard on, each alert is an alarm of its own, and the table is emptied before the direct
+    run and before each batch (not timed; see Servers.empty_alert_state_table)."""
+    result: dict[str, Any] = {"alerts": alerts, "batch_size": batch_size, "guard": guard}
+    offset = 1_000_000 if guard else 0  # keys of their own
+    with function_environment(servers.environment(guard=guard)) as handler, quiet_stdout():
+        handler(sns_alarm(offset, distinct=guard), LocalLambdaContext())
+        if guard:
+            servers.empty_alert_state_table()
+        before = servers.stats()
+        started = time.perf_counter()
+        for index in range(offset, offset + alerts):
+            handler(sns_alarm(index, distinct=guard), LocalLambdaContext())
+        elapsed = time.perf_counter() - started
+        after = servers.stats()
+        result["direct"] = {
+            "posts": after["event_posts"] - before["event_posts"],
+            "per_s": alerts / elapsed,
+            **_dynamodb_work(before, after),
+        }
+        offset += alerts
+        result["buffered"] = (_guarded_storm if guard else _buffered_storm)(
+            servers, handler, offset, alerts, batch_size
+        )
+    return result
+
+
+def _buffered_storm(servers: Servers, handler: Handler, offset: int, alerts: int, batch_size: int) -> dict[str, Any]:
+    before = servers.stats()
+    started = time.perf_counter()
+    for start in range(offset, offset + alerts, batch_size):
+        response = handler(sqs_batch(start, min(batch_size, offset + alerts - start)), LocalLambdaContext())
+        assert not response["batchItemFailures"]
+    elapsed = time.perf_counter() - started
+    after = servers.stats()
+    return {"posts": after["event_posts"] - before["event_posts"], "per_s": alerts / elapsed}
+
+
+def _guarded_storm(servers: Servers, handler: Handler, offset: int, alerts: int, batch_size: int) -> dict[str, Any]:
+    """As _buffered_storm, distinct alarms, the table emptied before each batch (not timed)."""
+    totals = {"posts": 0, "dynamodb_requests": 0, "update_items": 0, "transactions": 0}
+    elapsed = 0.0
+    for start in range(offset, offset + alerts, batch_size):
+        servers.empty_alert_state_table()
+        before = servers.stats()
+        started = time.perf_counter()
+        response = handler(
+            sqs_batch(start, min(batch_size, offset + alerts - start), distinct=True), LocalLambdaContext()
+        )
+        elapsed += time.perf_counter() - started
+        after = servers.stats()
+        assert not response["batchItemFailures"]
+        totals["posts"] += after["event_posts"] - before["event_posts"]
+        for key, value in _dynamodb_work(before, after).items():
+            totals[key] += value
+    return {**totals, "per_s": alerts / elapsed}
 
 
 def memory(servers: Servers, invocations: int) -> dict[str, Any]:

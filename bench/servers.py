@@ -1,5 +1,9 @@
 """The emulator and moto's server, each in its own process, as a deployed function would
-meet them across a network: the benchmark measures the forwarder, not a shared GIL."""
+meet them across a network: the benchmark measures the forwarder, not a shared GIL.
+
+moto's server also holds the ordering guard's alert-state table (as template.yaml declares
+it): `environment(guard=True)` names it in ALERT_STATE_TABLE, as deployed by default;
+without it the guard is off."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any
 import boto3
 import requests
 
-from local.aws import CALLS_PATH, LOCAL_ENVIRONMENT, REGION
+from local.aws import CALLS_PATH, LOCAL_ENVIRONMENT, REGION, LocalAws
 from local.emulator import STATS_PATH
 from local.keys import make_key_pair
 
@@ -22,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 USER = "bench.user"
 CLIENT_ID = "bench-client"
 KEY_ID = "bench-kid"
+ALERT_STATE_TABLE = "bench-alert-state"
 
 
 def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
@@ -34,6 +39,20 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
         process.kill()
         raise RuntimeError(f"{args[1]} did not start")
     return process, url
+
+
+class _RemoteAws(LocalAws):
+    """LocalAws's helpers (its table, as template.yaml declares it) against the moto server
+    in the other process (never started here), with one kept client per service."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(port=int(url.rsplit(":", 1)[1]))
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = super().client(service)
+        return self._clients[service]
 
 
 class Servers:
@@ -58,6 +77,8 @@ class Servers:
         )  # fmt: skip
         aws, self.aws_url = _start(["-m", "local.aws", "--port", "0"])
         self._processes += [emulator, aws]
+        self.aws = _RemoteAws(self.aws_url)
+        self.aws.create_alert_state_table(ALERT_STATE_TABLE)
         os.environ.update({**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.aws_url})
         sm = boto3.client("secretsmanager", region_name=REGION)
         base = {"instance_url": self.emulator_url}
@@ -88,8 +109,18 @@ class Servers:
             process.wait(timeout=10)
         self._tmp.cleanup()
 
-    def environment(self, *, oauth: bool = False) -> dict[str, str]:
+    def empty_alert_state_table(self) -> None:
+        """The table as new (dropped and created again). moto copies the whole table for
+        each item of a TransactWriteItems, so a transaction's time grows with the items the
+        table holds: measurements of batches start from an empty table, like a quiet one."""
+        self.aws.client("dynamodb").delete_table(TableName=ALERT_STATE_TABLE)
+        self.aws.create_alert_state_table(ALERT_STATE_TABLE)
+
+    def environment(self, *, oauth: bool = False, guard: bool = False) -> dict[str, str]:
+        """A deployed function's environment; `guard`: the ordering guard on (the template's
+        default), off without it."""
         return {
+            **({"ALERT_STATE_TABLE": ALERT_STATE_TABLE} if guard else {}),
             **LOCAL_ENVIRONMENT,
             "AWS_ENDPOINT_URL": self.aws_url,
             "SERVICENOW_SECRET_ID": self.oauth_secret if oauth else self.basic_secret,
@@ -103,7 +134,13 @@ class Servers:
         """Counters at the servers: the emulator's and moto's API calls."""
         emulator = self.stats_session.get(self.emulator_url + STATS_PATH, timeout=10).json()
         aws = self.stats_session.get(self.aws_url + CALLS_PATH, timeout=10).json()
-        return {**emulator, "secret_reads": aws.get("secretsmanager.GetSecretValue", 0)}
+        return {
+            **emulator,
+            "secret_reads": aws.get("secretsmanager.GetSecretValue", 0),
+            "dynamodb_requests": sum(count for call, count in aws.items() if call.startswith("dynamodb.")),
+            "update_items": aws.get("dynamodb.UpdateItem", 0),
+            "transactions": aws.get("dynamodb.TransactWriteItems", 0),
+        }
 
 
 def _json(value: dict[str, Any]) -> str:

@@ -10,10 +10,24 @@ from pathlib import Path
 
 from tests.samples import ROOT
 
+GUARD_ON_ROWS = (
+    "| 2 | warm alert through lambda_handler, basic, guard on",
+    "| 2 | the guard's claim alone",
+    "| 3 | work per warm alert, basic, guard on",
+    "| 5 | SQS batch of 25 distinct alarms, guard on",
+    "| 5 | storm of 50 distinct alarms, guard on",
+)
+
+
+def _cells(report: str, label: str) -> list[str]:
+    [row] = [line for line in report.splitlines() if line.startswith(label)]
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
 
 def test_benchmark_smoke_run_produces_every_row(tmp_path: Path) -> None:
     output = tmp_path / "performance.md"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SERVICENOW_", "DLQ_"))}
+    env.pop("ALERT_STATE_TABLE", None)
     completed = subprocess.run(  # noqa: S603 - our own module
         [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
         cwd=ROOT,
@@ -25,6 +39,17 @@ def test_benchmark_smoke_run_produces_every_row(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = output.read_text()
-    for row in ("| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5 |", "| 6 |", "| 7 |"):
+    for row in ("| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5 |", "| 6 |", "| 7 |", *GUARD_ON_ROWS):
         assert row in report
     assert "1 / 0 / 0 / 0 — met" in report  # work per warm alert holds even at tiny sizes
+    # Guard on: a warm single alert makes exactly one DynamoDB request (counted at moto), an
+    # UpdateItem; a batch of distinct keys one TransactWriteItems.
+    work = _cells(report, GUARD_ON_ROWS[2])
+    posts, dynamodb_requests, *_ = work[2].split(" (")[0].split(" / ")
+    assert (posts, dynamodb_requests) == ("1", "1"), work
+    assert "(UpdateItem 1)" in work[2]
+    assert work[5].endswith("— met"), work
+    batch = _cells(report, GUARD_ON_ROWS[3])
+    assert " / 1 (TransactWriteItems 1, UpdateItem 0)" in batch[2], batch
+    assert batch[5].endswith("— met"), batch
+    assert _cells(report, GUARD_ON_ROWS[4])[5].endswith("— met")

@@ -499,3 +499,28 @@ def test_a_post_the_container_gave_up_on_is_not_overtaken_by_its_next_event(make
     assert stack.emulator.alert_states()[alarm.key] == "Closed"
     assert stack.emulator.events[-1]["severity"] == "0"  # the OK was applied last
     assert (stack.emulator.stats()["stale_events"], stack.emulator.stats()["stale_reopenings"]) == (0, 0)
+
+
+@pytest.mark.parametrize("keys", [1, 2])
+def test_a_table_that_never_answers_is_a_transient_failure_not_a_crash(keys: int) -> None:
+    """A read timeout carries no AWS answer: the guard must still say GuardUnavailable
+    (the event is retried), for one key (UpdateItem) as for several (a transaction)."""
+    import socket
+
+    import boto3
+    from botocore.config import Config
+
+    from itom_forwarder.ordering import Claim, GuardOptions, OrderingGuard
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        config = Config(connect_timeout=0.2, read_timeout=0.2, retries={"max_attempts": 1, "mode": "standard"})
+        guard = OrderingGuard(
+            GuardOptions("alert-state"),
+            lambda: boto3.client("dynamodb", endpoint_url=endpoint, config=config),
+        )
+        claims = [Claim(f"key-{index}", 1_000) for index in range(keys)]
+        with pytest.raises(GuardUnavailable, match="could not be written"):
+            guard.claim(claims, "owner", 2_000)

@@ -109,6 +109,12 @@ def table_key(message_key: str) -> str:
     return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
+def _response_of(error: Exception) -> Mapping[str, Any]:
+    """The parsed AWS answer an error carries; empty for a timeout or a dropped connection."""
+    response = getattr(error, "response", None)
+    return response if isinstance(response, Mapping) else {}
+
+
 def _error_code(error: Exception) -> str:
     response = getattr(error, "response", None)
     error_part = response.get("Error") if isinstance(response, Mapping) else None
@@ -236,7 +242,7 @@ class OrderingGuard:
         except Exception as error:
             code = _error_code(error)
             if code == "ConditionalCheckFailedException":
-                return _decided(claim, getattr(error, "response", {}).get("Item"))
+                return _decided(claim, _response_of(error).get("Item"))
             raise GuardUnavailable(f"the alert-state table could not be written ({code})") from None
         return Decision(Verdict.ACCEPTED)
 
@@ -252,7 +258,7 @@ class OrderingGuard:
             self._table().transact_write_items(TransactItems=items)
         except Exception as error:
             code = _error_code(error)
-            reasons = getattr(error, "response", {}).get("CancellationReasons")
+            reasons = _response_of(error).get("CancellationReasons")
             if code != "TransactionCanceledException" or not isinstance(reasons, list) or len(reasons) != len(chunk):
                 raise GuardUnavailable(f"the alert-state table could not be written ({code})") from None
             return self._cancelled(chunk, reasons)
