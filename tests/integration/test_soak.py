@@ -6,6 +6,9 @@ twice (SNS invokes asynchronously) and one that still raises lands in the functi
 in buffered mode the messages a batch reports as failed come back in a later batch, up to
 the queue's maxReceiveCount, then move to the DLQ. At the end every alert must be in
 ServiceNow or in a DLQ: delivered + dead-lettered = sent, zero lost.
+
+Every alert has a key of its own, so the ordering guard would only add a claim to each:
+it is off here; test_convergence_soak.py runs faults, retries and outages with it on.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def run_with_faults(stack: LocalStack, tally: Tally, rng: random.Random, call: C
 
 
 def test_soak_direct_mode(make_stack: StackFactory, capfd: pytest.CaptureFixture[str]) -> None:
-    stack = make_stack(environment=SOAK_ENVIRONMENT)
+    stack = make_stack(environment=SOAK_ENVIRONMENT, ordering_guard=False)
     rng = random.Random(SEED)
     tally = Tally()
     for index in range(ALERTS):
@@ -143,7 +146,7 @@ def test_soak_direct_mode(make_stack: StackFactory, capfd: pytest.CaptureFixture
 
 
 def test_soak_buffered_mode(make_stack: StackFactory, capfd: pytest.CaptureFixture[str]) -> None:
-    stack = make_stack(environment=SOAK_ENVIRONMENT)
+    stack = make_stack(environment=SOAK_ENVIRONMENT, ordering_guard=False)
     rng = random.Random(SEED + 1)
     tally = Tally()
     waiting = [sqs_record(index) for index in range(ALERTS)]
