@@ -27,14 +27,12 @@ delivered or superseded by a newer one of its alarm that was, and the DLQ is emp
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -44,7 +42,8 @@ from itom_forwarder.triggers.redrive import Replayer, ReplayReport
 from local.lambda_context import LocalLambdaContext
 from local.stack import LocalStack
 from tests.integration.conftest import StackFactory
-from tests.samples import ROOT, load
+from tests.integration.functions import load_redrive_app
+from tests.samples import load
 
 SEED = 20261313
 ALARMS = 200
@@ -357,15 +356,6 @@ class Soak:
             else:
                 self.invoke_batch()
         self.stack.emulator.clear_faults()  # the instance is back
-
-
-def load_redrive_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("redrive_app", ROOT / "functions" / "redrive" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def queue_depth(stack: LocalStack) -> int:

@@ -9,7 +9,6 @@ in arrival order, so every stale event it counts is one the guard let through.""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import random
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -36,7 +34,8 @@ from local.lambda_context import LocalLambdaContext
 from local.stack import LocalStack
 from tests.events import TOPIC_ARN, rest_event
 from tests.integration.conftest import StackFactory
-from tests.samples import ROOT, load
+from tests.integration.functions import load_redrive_app
+from tests.samples import load
 
 EVENT_API = "/api/global/em/jsonv2"
 ACCOUNT_ALARM_ARN = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:"
@@ -145,15 +144,6 @@ def peek_dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
     sqs = stack.aws.client("sqs")
     answer = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
     return [json.loads(message["Body"]) for message in answer.get("Messages", [])]
-
-
-def load_redrive_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("redrive_app", ROOT / "functions" / "redrive" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:

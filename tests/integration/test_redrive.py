@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib.util
 import json
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import moto.sqs.models
@@ -28,6 +26,7 @@ from local.lambda_context import LocalLambdaContext
 from local.stack import LocalStack
 from tests.events import sns_event
 from tests.integration.conftest import StackFactory
+from tests.integration.functions import load_redrive_app
 from tests.samples import ROOT, load
 
 ALARM_KEY = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high"
@@ -144,15 +143,6 @@ def test_dry_run_sends_nothing_and_leaves_the_queue(stack: LocalStack) -> None:
     assert report.outcomes[0].message_keys == [ALARM_KEY]
     assert stack.emulator.count("POST", "/api/global/em/jsonv2") == posts_before
     assert len(stack.dead_letters()) == 1
-
-
-def load_redrive_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("redrive_app", ROOT / "functions" / "redrive" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_redrive_lambda_replays_and_reports(stack: LocalStack) -> None:
