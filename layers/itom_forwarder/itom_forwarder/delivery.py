@@ -219,6 +219,8 @@ def source_times(item: Inbound, events: Sequence[ItomEvent], arrival_ms: int) ->
     read from it (the alarm's state change, the record's time_of_event, the Alertmanager
     alert's startsAt or endsAt), else the SNS publish time, else when the item first
     arrived (an SQS message's SentTimestamp, a dead letter's first arrival, this call)."""
+    if all(event.source_time for event in events):  # an alarm's always does: no fallback to parse
+        return tuple(_epoch_ms(event.source_time) for event in events if event.source_time)
     fallback = item.received_at_ms or arrival_ms
     if item.notification.timestamp:
         with contextlib.suppress(InvalidPayload):  # a malformed publish time: the arrival time then
