@@ -2,10 +2,15 @@
 start-api` plays, which needs Docker): each HTTP request becomes a REST API (payload 1.0)
 proxy event for `lambda_handler`, and its answer becomes the HTTP response.
 
-Like the deployed API it requires the `x-api-key` header (403 `Forbidden` otherwise) and
-routes only `POST /events` and `POST /alertmanager` (403 `Missing Authentication Token`
-for anything else, as API Gateway answers). Invocations run one at a time, as in one
-Lambda container.
+Like the deployed API it routes only `POST /events`, `POST /alertmanager` and
+`POST /grafana`: anything else is answered 404 `{"error": "no such route: ..."}` (the
+template's gateway response, in place of API Gateway's 403 `Missing Authentication
+Token`). Only `/events` requires the `x-api-key` header (403 `Forbidden` without the right
+one), and its event then carries the key in `requestContext.identity.apiKey`, as API
+Gateway sets it; the webhook routes need no key (null there) and go to the function, which
+checks the sender's credentials (bearer, basic or Grafana's signature) itself.
+Invocations run one at a time, as in one Lambda container. (No throttling: the deployed
+gateway's 503 + Retry-After is not played.)
 """
 
 from __future__ import annotations
@@ -16,17 +21,34 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.lambda_context import LocalLambdaContext
 
-ROUTES = ("/events", "/alertmanager")
+ROUTES = ("/events", "/alertmanager", "/grafana")
+# The routes whose method requires an API key in the deployed API (ApiKeyRequired).
+API_KEY_ROUTES = ("/events",)
+LOCAL_API_KEY_ID = "local-api-key"
+NO_SUCH_ROUTE = "no such route: POST /events, /alertmanager or /grafana"
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-def api_gateway_event(method: str, path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+def api_gateway_event(
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    *,
+    api_key: str | None = None,
+) -> dict[str, Any]:
+    """The REST API proxy event; `api_key`: the key the gateway checked (None: the method
+    requires none)."""
+    multi_value: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_value.setdefault(name, []).append(value)
     try:
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:
@@ -36,8 +58,9 @@ def api_gateway_event(method: str, path: str, headers: dict[str, str], body: byt
         "resource": path,
         "path": path,
         "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {key: [value] for key, value in headers.items()},
+        # As API Gateway: `headers` holds the last value of a repeated header.
+        "headers": {name: values[-1] for name, values in multi_value.items()},
+        "multiValueHeaders": multi_value,
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
         "pathParameters": None,
@@ -53,11 +76,34 @@ def api_gateway_event(method: str, path: str, headers: dict[str, str], body: byt
             "requestTimeEpoch": int(now * 1000),
             "resourcePath": path,
             "stage": "local",
-            "identity": {"sourceIp": source_ip, "apiKey": "<redacted>"},
+            "identity": {"sourceIp": source_ip, "apiKey": api_key, "apiKeyId": LOCAL_API_KEY_ID if api_key else None},
         },
         "body": text if body else None,
         "isBase64Encoded": encoded,
     }
+
+
+def gateway_refusal(
+    method: str, path: str, presented_key: str | None, api_key: str
+) -> tuple[int, dict[str, str], str] | None:
+    """What the gateway answers itself (status, JSON, x-amzn-ErrorType), before any
+    invocation; None when the request goes to the function. The route first, then the
+    key: API Gateway's order."""
+    if method != "POST" or path not in ROUTES:
+        return 404, {"error": NO_SUCH_ROUTE}, "MissingAuthenticationTokenException"
+    if path in API_KEY_ROUTES and presented_key != api_key:
+        return 403, {"message": "Forbidden"}, "ForbiddenException"
+    return None
+
+
+def http_answer(result: Mapping[str, Any]) -> tuple[int, bytes, dict[str, str]]:
+    """The function's proxy answer as the HTTP response: status, body bytes, headers."""
+    response_body = result.get("body") or ""
+    payload = base64.b64decode(response_body) if result.get("isBase64Encoded") else response_body.encode()
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[str(key)] = ", ".join(str(v) for v in values)
+    return int(result.get("statusCode", 502)), payload, headers
 
 
 class LocalApiServer:
@@ -107,41 +153,38 @@ class LocalApiServer:
                 head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
                 head += [f"{key}: {value}" for key, value in headers.items()]
                 head += [f"Content-Length: {len(body)}", "", ""]
-                self.wfile.write("\r\n".join(head).encode("latin-1") + body)
+                # A HEAD answer has the length of the body it does not send.
+                self.wfile.write("\r\n".join(head).encode("latin-1") + (b"" if self.command == "HEAD" else body))
 
-            def _gateway_error(self, status: int, message: str) -> None:
-                body = json.dumps({"message": message}).encode()
-                self._reply(
-                    status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": "ForbiddenException"}
-                )
+            def _gateway_error(self, status: int, document: dict[str, str], error_type: str) -> None:
+                body = json.dumps(document).encode()
+                self._reply(status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": error_type})
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
-                if self.command != "POST" or path not in ROUTES:
-                    self._gateway_error(403, "Missing Authentication Token")
+                refusal = gateway_refusal(self.command, path, self.headers.get("x-api-key"), server.api_key)
+                if refusal is not None:
+                    self._gateway_error(*refusal)
                     return
-                if self.headers.get("x-api-key") != server.api_key:
-                    self._gateway_error(403, "Forbidden")
-                    return
-                headers = dict(self.headers.items())
-                event = api_gateway_event(self.command, path, headers, body, self.client_address[0])
+                # The gateway passes the key it checked; on a route without a key, null.
+                api_key = server.api_key if path in API_KEY_ROUTES else None
+                headers = list(self.headers.items())
+                event = api_gateway_event(self.command, path, headers, body, self.client_address[0], api_key=api_key)
                 try:
                     result = server.invoke(event)
                 except Exception:  # what API Gateway answers when the integration fails
-                    self._gateway_error(502, "Internal server error")
+                    self._gateway_error(502, {"message": "Internal server error"}, "InternalServerErrorException")
                     return
-                response_body = result.get("body") or ""
-                payload = base64.b64decode(response_body) if result.get("isBase64Encoded") else response_body.encode()
-                response_headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
-                for key, values in (result.get("multiValueHeaders") or {}).items():
-                    response_headers[str(key)] = ", ".join(str(v) for v in values)
-                self._reply(int(result.get("statusCode", 502)), payload, response_headers)
+                self._reply(*http_answer(result))
 
             do_POST = _handle
             do_GET = _handle
             do_PUT = _handle
             do_DELETE = _handle
+            do_PATCH = _handle
+            do_HEAD = _handle
+            do_OPTIONS = _handle
 
         return ApiGatewayRequest

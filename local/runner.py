@@ -3,7 +3,7 @@
     python -m local.runner                 # every sample in events/ (SNS, then direct)
     python -m local.runner events/x.json   # the files given
     python -m local.runner --oauth         # OAuth 2.0 JWT bearer instead of basic auth
-    python -m local.runner --serve [PORT]  # serve POST /events and /alertmanager on loopback
+    python -m local.runner --serve [PORT]  # serve POST /events, /alertmanager and /grafana on loopback
     python -m local.runner --check         # the connector check (add --send-test-event, --oauth)
     python -m local.runner --check --secret-id NAME   # ... against the instance a real secret points to
     python -m local.runner --verbose       # also the function's JSON logs and metrics
@@ -22,11 +22,20 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where Lambda puts the function (/var/task) and the layer (/opt/python).
 CODE_PATHS = (ROOT / "functions" / "forwarder", ROOT / "layers" / "itom_forwarder")
+# The webhooks `serve` suggests sending (paths relative to ROOT, where `make serve` runs).
+ALERTMANAGER_SAMPLE = "tests/samples/prometheus-msteams-alertmanager-webhook-v4-firing.json"
+GRAFANA_SAMPLE = "tests/samples/grafana-docs-grafana-webhook-firing-two-alerts.json"
+# The bearer token the webhook samples in events/ carry (as a sender configured with it
+# would): the run's ingest secret lists it beside the generated one.
+SAMPLE_BEARER_TOKEN = "EXAMPLE-TOKEN"  # noqa: S105 - a documented example, valid only in the local stack
 
 
 def add_code_paths() -> None:
@@ -64,6 +73,7 @@ def run(paths: list[Path], *, oauth: bool = False) -> int:
 
     failures = 0
     with LocalStack(oauth=oauth) as stack:
+        stack.put_ingest_secret(stack.ingest_document(bearer_tokens=[stack.bearer_token, SAMPLE_BEARER_TOKEN]))
         auth = (
             "OAuth JWT bearer, generated 3072-bit key and certificate" if oauth else "basic auth, user aws.integration"
         )
@@ -120,24 +130,48 @@ def serve(port: int, *, oauth: bool = False) -> int:
     with LocalStack(oauth=oauth) as stack:
         api_key = secrets.token_urlsafe(16)
         api = LocalApiServer(stack.handler(), api_key, port=port)
-        # Local, generated for this run only: printed so the alerts can be looked at.
+        # Local, generated for this run only: printed so the alerts can be looked at and
+        # the webhooks sent.
         login = f"{INTEGRATION_USER}:{stack.password}"
         print(f"ServiceNow emulator: {stack.emulator.url}   user {INTEGRATION_USER}, password {stack.password}")
         print(f"  the alerts:  curl -s -u '{login}' {stack.emulator.url}/api/now/table/em_alert")
-        print(f"Forwarder API:       {api.url}   API key: {api_key}\n")
-        print("Try:")
-        print(f"  curl -s -X POST {api.url}/events -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\")
-        print('       -d \'{"node":"db-1","metric_name":"disk","severity":"critical","message_key":"db-1/disk"}\'')
-        print(
-            f"  curl -s -X POST {api.url}/alertmanager -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\"
-        )
-        print("       --data-binary @tests/samples/prom2teams-alertmanager-webhook-v4-resolved.json")
+        print(f"Forwarder API:       {api.url}   API key (POST /events): {api_key}")
+        print(f"Webhook credentials (ingest secret {stack.ingest_secret_name!r}):")
+        print(f"  bearer token:        {stack.bearer_token}")
+        print(f"  basic login:         user {stack.basic_username}, password {stack.basic_password}")
+        print(f"  Grafana HMAC secret: {stack.grafana_hmac_secret}   timestamp header {stack.grafana_timestamp_header}")
+        print("\nTry (from the repository's root):")
+        print("\n".join(f"  {line}" for line in curl_lines(stack, api.url, api_key)))
         print("\nCtrl-C stops.", flush=True)
         try:
             api.serve_forever()
         except KeyboardInterrupt:
             print("\nstopped")
     return 0
+
+
+def curl_lines(stack: LocalStack, url: str, api_key: str) -> list[str]:
+    """Shell lines sending one request to each route with the stack's credentials."""
+    from local.webhook_auth import GRAFANA_SIGNATURE_HEADER, grafana_signature_shell
+
+    json_type = "-H 'content-type: application/json'"
+    more = "     "  # the indent of a continued line
+    return [
+        "# an ITOM event: the API key, checked by the gateway",
+        f"curl -s -X POST {url}/events -H 'x-api-key: {api_key}' {json_type} \\",
+        more + """-d '{"node":"db-1","metric_name":"disk","severity":"critical","message_key":"db-1/disk"}'""",
+        "# an Alertmanager webhook: the bearer token (Alertmanager's http_config.authorization)",
+        f'curl -s -X POST {url}/alertmanager -H "Authorization: Bearer {stack.bearer_token}" {json_type} \\',
+        f"{more}--data-binary @{ALERTMANAGER_SAMPLE}",
+        "# ... or the basic login (http_config.basic_auth)",
+        f"curl -s -X POST {url}/alertmanager -u '{stack.basic_username}:{stack.basic_password}' {json_type} \\",
+        f"{more}--data-binary @{ALERTMANAGER_SAMPLE}",
+        "# a Grafana webhook, signed as Grafana does: hex HMAC-SHA256 of <timestamp>:<body>",
+        f"TS=$(date +%s); SIG=$({grafana_signature_shell(stack.grafana_hmac_secret, GRAFANA_SAMPLE)})",
+        f"curl -s -X POST {url}/grafana {json_type} \\",
+        f'{more}-H "{stack.grafana_timestamp_header}: $TS" -H "{GRAFANA_SIGNATURE_HEADER}: $SIG" \\',
+        f"{more}--data-binary @{GRAFANA_SAMPLE}",
+    ]
 
 
 def check(*, oauth: bool = False, send_test_event: bool = False, secret_id: str | None = None) -> int:

@@ -1,6 +1,6 @@
 """The whole local stack in one object: moto's server, the ServiceNow emulator, the secret,
-the dead-letter queue, the ordering guard's table and the environment the function sees
-in Lambda.
+the ingest secret (the webhook senders' credentials), the dead-letter queue, the ordering
+guard's table and the environment the function sees in Lambda.
 
 Used by the local runner, the integration tests and the benchmarks, so all three exercise
 the handler the same way `sam local invoke` would: `lambda_handler(event, context)`.
@@ -20,12 +20,14 @@ from local.aws import LocalAws
 from local.emulator import ServiceNowEmulator
 from local.keys import KeyPair, make_key_pair
 from local.lambda_context import LocalLambdaContext
+from local.webhook_auth import GRAFANA_TIMESTAMP_HEADER
 
 INTEGRATION_USER = "aws.integration"
 INTEGRATION_EMAIL = "aws.integration@example.com"
 OAUTH_CLIENT_ID = "3f1c2b9a8d7e4f60a1b2c3d4e5f60718"
 OAUTH_KEY_ID = "itom-forwarder-jwt"
 SECRET_KEYS = ("password", "client_secret", "private_key", "private_key_password")
+ALERTMANAGER_USER = "alertmanager"
 # Every secret value any stack (or test) has used in this process: the test suite checks
 # that none of them reaches any output.
 SECRET_VALUES: set[str] = set()
@@ -36,6 +38,19 @@ def remember_secret(*values: str) -> None:
         SECRET_VALUES.add(value)
         # A key could leak in part: every line of its body counts on its own.
         SECRET_VALUES.update(line for line in value.splitlines() if len(line) >= 40 and "-----" not in line)
+
+
+def ingest_secret_values(document: Mapping[str, object]) -> list[str]:
+    """The secret values of an ingest secret's document, whatever its shape (a test may
+    store a malformed one on purpose: its values must not leak either)."""
+    tokens = document.get("bearer_tokens")
+    logins = document.get("basic_credentials")
+    values = [*(tokens if isinstance(tokens, list) else [tokens])]
+    for login in logins if isinstance(logins, list) else [logins]:
+        values.append(login.get("password") if isinstance(login, Mapping) else login)
+    values.append(document.get("grafana_hmac_secret"))
+    # Non-empty strings only: "" is in every text.
+    return [value for value in values if isinstance(value, str) and value]
 
 
 class LocalStack:
@@ -50,6 +65,7 @@ class LocalStack:
         oauth: bool = False,
         token_lifetime_seconds: int = 1800,
         ordering_guard: bool = True,
+        ingest_secret: bool = True,
     ) -> None:
         self._owns_aws = aws is None
         self._owns_emulator = emulator is None
@@ -61,14 +77,28 @@ class LocalStack:
         self.queue_name = f"itom-forwarder-dlq-{suffix}"
         # The template's default: OrderingGuard on, a table of its own per stack.
         self.alert_state_table = f"itom-forwarder-alert-state-{suffix}" if ordering_guard else ""
-        # Generated per run: nothing real, and never printed.
+        # The webhook senders' credentials (INGEST_SECRET_ID); "" without: no ingest secret.
+        self.ingest_secret_name = f"itom-forwarder/ingest-{suffix}" if ingest_secret else ""
+        # Generated per run: nothing real, and printed only by `make serve` (to use them).
         self.password = secrets.token_urlsafe(18)
         self.oauth = oauth
         self.token_lifetime_seconds = token_lifetime_seconds
         self.client_secret = secrets.token_urlsafe(18)
         self.key_password = secrets.token_urlsafe(12)
         self.key_pair: KeyPair | None = None
-        self._secret_values: set[str] = {self.password, self.client_secret, self.key_password}
+        self.bearer_token = secrets.token_urlsafe(24)
+        self.basic_username = ALERTMANAGER_USER
+        self.basic_password = secrets.token_urlsafe(18)
+        self.grafana_hmac_secret = secrets.token_urlsafe(24)
+        self.grafana_timestamp_header = GRAFANA_TIMESTAMP_HEADER
+        self._secret_values: set[str] = {
+            self.password,
+            self.client_secret,
+            self.key_password,
+            self.bearer_token,
+            self.basic_password,
+            self.grafana_hmac_secret,
+        }
         remember_secret(*self._secret_values)
         self.queue_url = ""
         self._saved: dict[str, str | None] = {}
@@ -84,6 +114,8 @@ class LocalStack:
             self._remember(self.key_pair.private_key_pem)
             self.register_certificate(self.key_pair.certificate_pem)
         self.aws.create_secret(self.secret_name, self.oauth_secret() if self.oauth else self.basic_secret())
+        if self.ingest_secret_name:
+            self.aws.create_secret(self.ingest_secret_name, self.ingest_document())
         self.queue_url = self.aws.create_queue(self.queue_name)
         if self.alert_state_table:
             self.aws.create_alert_state_table(self.alert_state_table)
@@ -91,6 +123,7 @@ class LocalStack:
             {
                 **self.aws.environment(),
                 "SERVICENOW_SECRET_ID": self.secret_name,
+                "INGEST_SECRET_ID": self.ingest_secret_name,
                 "DLQ_URL": self.queue_url,
                 "ALERT_STATE_TABLE": self.alert_state_table,
                 # A POST to the loopback emulator takes milliseconds: a 3 s lease (10 s in
@@ -165,6 +198,26 @@ class LocalStack:
             if isinstance(value.get(key), str) and value[key]:
                 self._remember(str(value[key]))
         self.aws.put_secret(self.secret_name, dict(value))
+
+    def ingest_document(self, **overrides: object) -> dict[str, object]:
+        """The ingest secret's JSON as the stack stores it at start: one of each credential,
+        from the values generated for this stack (`overrides` replace keys)."""
+        return {
+            "bearer_tokens": [self.bearer_token],
+            "basic_credentials": [{"username": self.basic_username, "password": self.basic_password}],
+            "grafana_hmac_secret": self.grafana_hmac_secret,
+            "grafana_hmac_timestamp_header": self.grafana_timestamp_header,
+            **overrides,
+        }
+
+    def put_ingest_secret(self, document: Mapping[str, object]) -> None:
+        """Store `document` as the ingest secret's new version (a rotation); its tokens,
+        passwords and HMAC secret join the values no output may contain."""
+        if not self.ingest_secret_name:
+            raise RuntimeError("this stack has no ingest secret (LocalStack(ingest_secret=False))")
+        for value in ingest_secret_values(document):
+            self._remember(value)
+        self.aws.put_secret(self.ingest_secret_name, dict(document))
 
     def _remember(self, secret: str) -> None:
         self._secret_values.add(secret)

@@ -4,17 +4,25 @@
 #   1. sam validate --lint (cfn-lint; no AWS credentials needed), once as is (the defaults:
 #      DeliveryMode direct, every option off) and once on a temporary copy outside the tree
 #      whose defaults switch every option on (DeliveryMode buffered, EnableTracing, the KMS
-#      keys, OperationsTopicArn, ReservedConcurrency, ApiQuotaLimit; sam validate takes no
-#      parameter overrides), then a local SAM transform of both checking that every
-#      Ref/GetAtt/Sub target exists after the transform (cfn-lint does not flag e.g. an output
-#      referencing a misspelt SAM-generated ID such as ForwarderApiApiKey) and that every API
-#      method requires the API key; then the transformed template.yaml resolved for parameter
+#      keys, OperationsTopicArn, ReservedConcurrency, ApiQuotaLimit, IngestSecretArn; sam
+#      validate takes no parameter overrides), then a local SAM transform of both checking that
+#      every Ref/GetAtt/Sub target exists after the transform (cfn-lint does not flag e.g. an
+#      output referencing a misspelt SAM-generated ID such as ForwarderApiApiKey) and the API
+#      keys: POST /events requires the API key, POST /alertmanager and POST /grafana must not
+#      (the function authenticates their senders against the ingest secret), and any other
+#      method must require it; then the transformed template.yaml resolved for parameter
 #      combinations (conditions evaluated, as CloudFormation would): OrderingGuard on (the
 #      alert-state table, ALERT_STATE_TABLE, dynamodb:UpdateItem on that table only) and off
 #      (no table, no DynamoDB statement), RedriveScheduleMinutes 0 (no schedule), 1, 5 and 1440
-#      (the rate expression, the run request, the scheduler role's trust and permission), and
+#      (the rate expression, the run request, the scheduler role's trust and permission),
 #      DeadLetterQueueAgeAlarm (the DLQ's ApproximateAgeOfOldestMessage, the depth alarm's
-#      actions),
+#      actions), the ingest secret (IngestSecretArn set: the forwarder's INGEST_SECRET_ID and
+#      its ReadIngestSecret statement on that secret only, with SecretKmsKeyArn the decryption
+#      for its encryption context too; unset: INGEST_SECRET_ID "", no such statement; the
+#      redrive function never reads it) and the webhook routes (the stage throttles each with
+#      WebhookBurstLimit and WebhookRateLimit; the gateway responses answer THROTTLED with 503
+#      and Retry-After: 1, MISSING_AUTHENTICATION_TOKEN with 404, and leave QUOTA_EXCEEDED at
+#      its 429),
 #   1b. checkov (framework cloudformation) on template.yaml, the all-options copy and both
 #      transformed templates: zero failed checks. Findings that do not apply are skipped in
 #      place, on the resource (Metadata: checkov: skip, each with its reason); the transformed
@@ -212,7 +220,7 @@ template_checks options-on template.yaml "$OPTIONS_ON"
 log "References and API keys in the transformed templates (SAM-generated logical IDs)"
 template_checks transformed template.yaml "$CHECK_DIR/transformed.json" "$OPTIONS_ON" "$CHECK_DIR/options-on/transformed.json"
 
-log "Parameter combinations in the transformed template: ordering guard, redrive schedule, dead-letter age alarm"
+log "Parameter combinations in the transformed template: ordering guard, redrive schedule, dead-letter age alarm, ingest secret, webhook routes"
 template_checks scenarios "$CHECK_DIR/transformed.json"
 
 log "checkov ${CHECKOV_VERSION} (cloudformation): template.yaml, the all-options copy, both transformed"

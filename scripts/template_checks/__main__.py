@@ -84,14 +84,18 @@ def parser() -> argparse.ArgumentParser:
     command.set_defaults(run=_options_on)
 
     command = commands.add_parser(
-        "transformed", help="SAM-transform each template: references resolve, API methods need the API key"
+        "transformed",
+        help="SAM-transform each template: references resolve, the API key on POST /events, not on the webhooks",
     )
     command.add_argument("paths", type=Path, nargs="+", metavar="TEMPLATE OUTPUT", help="pairs: template, output")
     command.set_defaults(run=_transformed)
 
     command = commands.add_parser(
         "scenarios",
-        help="the transformed template resolved per parameter combination: ordering guard, redrive schedule, age alarm",
+        help=(
+            "the transformed template resolved per parameter combination: ordering guard, redrive schedule, "
+            "age alarm, ingest secret and webhook routes"
+        ),
     )
     command.add_argument("transformed", type=Path, help="the transformed template.yaml (JSON, from `transformed`)")
     command.set_defaults(run=_scenarios)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+INGEST_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:itom-forwarder/webhooks-AbCdEf"
 
 # parameter: (default in template.yaml, default in the copy)
 DEFAULTS: dict[str, tuple[str, str]] = {
@@ -23,6 +24,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "OperationsTopicArn": ('""', "arn:aws:sns:eu-west-1:123456789012:operations"),
     "ReservedConcurrency": ("0", "10"),
     "ApiQuotaLimit": ("0", "100000"),
+    "IngestSecretArn": ('""', INGEST_ARN),
 }
 
 

@@ -14,7 +14,19 @@ The transformed template.yaml (transformed.py's output) is resolved for each sce
   - DeadLetterQueueAgeAlarm watches the dead-letter queue's ApproximateAgeOfOldestMessage
     (Maximum over 5 minutes, in minutes: m1 / 60) against DeadLetterAgeAlarmMinutes, with the
     actions of DeadLetterQueueDepthAlarm (with and without an OperationsTopicArn, and with the
-    alarm topic's own ARN, which both ignore).
+    alarm topic's own ARN, which both ignore);
+  - IngestSecretArn set: the forwarder's INGEST_SECRET_ID is its ARN and its role may
+    secretsmanager:GetSecretValue on it (statement ReadIngestSecret, nothing else), with
+    SecretKmsKeyArn its kms:Decrypt is allowed for that secret's encryption context too; unset:
+    INGEST_SECRET_ID "", no such statement, the decryption for the ServiceNow secret only.
+    Either way the redrive function has no INGEST_SECRET_ID and reads the ServiceNow secret
+    only, and no other role reads a secret;
+  - the webhook routes (POST /alertmanager, POST /grafana; which routes require the API key is
+    transformed.py's check): the API's stage throttles each with WebhookBurstLimit and
+    WebhookRateLimit (MethodSettings), nothing else, its tracing still follows EnableTracing,
+    and the usage plan of the API key stays; the API's gateway responses answer THROTTLED with
+    503 and Retry-After: 1, MISSING_AUTHENTICATION_TOKEN (no such route) with 404 and a JSON
+    body naming the routes, and leave QUOTA_EXCEEDED at its 429.
 """
 
 from __future__ import annotations
@@ -35,8 +47,16 @@ SCHEDULER_ROLE = "RedriveSchedulerRole"
 RUN_REQUEST = {"action": "redrive", "max_messages": 500}
 OPERATIONS_TOPIC = "arn:aws:sns:eu-west-1:123456789012:operations"
 OWN_ALARM_TOPIC = "arn:aws:sns:eu-west-1:123456789012:itom-forwarder-alarms"
+SERVICENOW_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:itom-forwarder/sn-AbCdEf"
+INGEST_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:itom-forwarder/webhooks-AbCdEf"
+KMS_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
 # ServiceNowSecretArn has no default.
-BASE = {"ServiceNowSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:itom-forwarder/sn-AbCdEf"}
+BASE = {"ServiceNowSecretArn": SERVICENOW_ARN}
+API = "ForwarderApi"
+USAGE_PLAN = "ForwarderApiUsagePlan"
+# The stage's method settings of the webhook routes: (ResourcePath, HttpMethod); "/" is "~1".
+WEBHOOK_METHODS = (("/~1alertmanager", "POST"), ("/~1grafana", "POST"))
+NO_SUCH_ROUTE = {"error": "no such route: POST /events, /alertmanager or /grafana"}
 
 # A check returns what is wrong (empty: nothing).
 Check = Callable[[Resolved], list[str]]
@@ -312,6 +332,155 @@ def age_alarm_check(minutes: int, actions: list[str]) -> Check:
     return check
 
 
+# --- the ingest secret (the webhook credentials) ----------------------------------------------
+
+
+def _touches_secrets(statement: JsonObject) -> bool:
+    actions = [str(action).lower() for action in _listed(statement.get("Action") or statement.get("NotAction"))]
+    return "NotAction" in statement or any(action == "*" or action.startswith("secretsmanager:") for action in actions)
+
+
+def _secret_reads(resolved: Resolved, ingest: str | None) -> list[str]:
+    """Each function role reads exactly its secrets, each with a statement of its own allowing
+    only secretsmanager:GetSecretValue on it; no other role touches Secrets Manager."""
+    expected = {
+        "ForwarderFunctionRole": {"ReadServiceNowSecret": SERVICENOW_ARN}
+        | ({"ReadIngestSecret": ingest} if ingest else {}),
+        "RedriveFunctionRole": {"ReadServiceNowSecret": SERVICENOW_ARN},
+    }
+    reads = [(name, statement) for name, statement in iam_statements(resolved) if _touches_secrets(statement)]
+    failures = [f"{name} has a Secrets Manager statement" for name, _ in reads if name not in expected]
+    for role, wanted in expected.items():
+        own = {str(statement.get("Sid")): statement for name, statement in reads if name == role}
+        if len(own) != len([name for name, _ in reads if name == role]) or set(own) != set(wanted):
+            failures.append(f"{role} Secrets Manager statements are {sorted(own)}, not {sorted(wanted)}")
+            continue
+        failures += [
+            f"{role} {sid} {problem}"
+            for sid, secret in wanted.items()
+            if (problem := _only(own[sid], "secretsmanager:GetSecretValue", secret))
+        ]
+    return failures
+
+
+def _decrypt_contexts(resolved: Resolved, role: str) -> list[list[Any]]:
+    """The kms:EncryptionContext:SecretARN values of the role's kms:Decrypt statements through
+    Secrets Manager (one list per statement)."""
+    contexts = []
+    for statement in role_statements(resolved, role):
+        if _listed(statement.get("Action")) != ["kms:Decrypt"]:
+            continue
+        equals = _object(_object(statement.get("Condition")).get("StringEquals"))
+        if str(equals.get("kms:ViaService", "")).startswith("secretsmanager."):
+            contexts.append(_listed(equals.get("kms:EncryptionContext:SecretARN")))
+    return contexts
+
+
+def ingest_secret_check(ingest: str | None, kms: bool) -> Check:
+    """IngestSecretArn `ingest` (None: unset), SecretKmsKeyArn set or not (`kms`)."""
+
+    def check(resolved: Resolved) -> list[str]:
+        failures = []
+        value = _environment(resolved, "ForwarderFunction").get("INGEST_SECRET_ID")
+        if value != (ingest or ""):
+            failures.append(f"ForwarderFunction INGEST_SECRET_ID is {value!r}, not {ingest or ''!r}")
+        if "INGEST_SECRET_ID" in _environment(resolved, "RedriveFunction"):
+            failures.append("RedriveFunction has INGEST_SECRET_ID (it never reads the ingest secret)")
+        failures += _secret_reads(resolved, ingest)
+        forwarder_secrets = [SERVICENOW_ARN, ingest] if ingest else [SERVICENOW_ARN]
+        for role, secrets in (
+            ("ForwarderFunctionRole", forwarder_secrets),
+            ("RedriveFunctionRole", [SERVICENOW_ARN]),
+        ):
+            contexts = _decrypt_contexts(resolved, role)
+            wanted = [secrets] if kms else []
+            if contexts != wanted:
+                failures.append(f"{role} decrypts through Secrets Manager for {contexts}, not {wanted}")
+        return failures
+
+    return check
+
+
+# --- the webhook routes: stage throttling, gateway responses ----------------------------------
+
+
+def _api_stage(resolved: Resolved) -> JsonObject:
+    """The Properties of the API's stage ({} when there is none, or more than one)."""
+    stages = [
+        resolved.properties(name)
+        for name in resolved.of_type("AWS::ApiGateway::Stage")
+        if resolved.properties(name).get("RestApiId") == {"Ref": API}
+    ]
+    return stages[0] if len(stages) == 1 else {}
+
+
+def _method_settings(stage: JsonObject, burst: int, rate: int) -> list[str]:
+    """Exactly one MethodSettings entry per webhook method, throttled at burst/rate, and none
+    for any other method (POST /events has its usage plan)."""
+    settings = [_object(entry) for entry in stage.get("MethodSettings") or []]
+    failures = []
+    for path, method in WEBHOOK_METHODS:
+        entries = [
+            entry for entry in settings if (entry.get("ResourcePath"), entry.get("HttpMethod")) == (path, method)
+        ]
+        if len(entries) != 1:
+            failures.append(f"the stage has {len(entries)} MethodSettings for {method} {path}, not 1")
+            continue
+        limits = (str(entries[0].get("ThrottlingBurstLimit")), str(entries[0].get("ThrottlingRateLimit")))
+        if limits != (str(burst), str(rate)):
+            failures.append(f"{method} {path} is throttled at burst/rate {'/'.join(limits)}, not {burst}/{rate}")
+    failures += [
+        f"the stage has MethodSettings for {entry.get('HttpMethod')} {entry.get('ResourcePath')}"
+        for entry in settings
+        if (entry.get("ResourcePath"), entry.get("HttpMethod")) not in WEBHOOK_METHODS
+    ]
+    return failures
+
+
+def _json_body(templates: object) -> object:
+    try:
+        return json.loads(str(_object(templates).get("application/json")))
+    except ValueError:
+        return None
+
+
+def _gateway_responses(resolved: Resolved) -> list[str]:
+    body = _object(resolved.properties(API).get("Body"))
+    responses = _object(body.get("x-amazon-apigateway-gateway-responses"))
+    throttled = _object(responses.get("THROTTLED"))
+    missing = _object(responses.get("MISSING_AUTHENTICATION_TOKEN"))
+    failures = []
+    if str(throttled.get("statusCode")) != "503":
+        failures.append(f"THROTTLED answers {throttled.get('statusCode')!r}, not 503")
+    retry_after = _object(throttled.get("responseParameters")).get("gatewayresponse.header.Retry-After")
+    if retry_after != "'1'":
+        failures.append(f"""THROTTLED Retry-After is {retry_after!r}, not "'1'" (the static value 1)""")
+    if str(missing.get("statusCode")) != "404" or _json_body(missing.get("responseTemplates")) != NO_SUCH_ROUTE:
+        failures.append(f"MISSING_AUTHENTICATION_TOKEN is not 404 {json.dumps(NO_SUCH_ROUTE)}: {missing!r}")
+    quota = _object(responses.get("QUOTA_EXCEEDED"))
+    if quota and str(quota.get("statusCode", "429")) != "429":
+        failures.append(f"QUOTA_EXCEEDED answers {quota.get('statusCode')!r}, not its 429")
+    return failures
+
+
+def webhook_routes_check(burst: int, rate: int, tracing: bool) -> Check:
+    def check(resolved: Resolved) -> list[str]:
+        stage = _api_stage(resolved)
+        if not stage:
+            return [f"no single AWS::ApiGateway::Stage of {API}"]
+        failures = _method_settings(stage, burst, rate)
+        if stage.get("TracingEnabled") is not tracing:
+            failures.append(f"the stage TracingEnabled is {stage.get('TracingEnabled')!r}, not {tracing}")
+        plan = resolved.properties(USAGE_PLAN)
+        throttle = _object(plan.get("Throttle"))
+        wanted = (resolved.values["ApiBurstLimit"], resolved.values["ApiRateLimit"])
+        if (str(throttle.get("BurstLimit")), str(throttle.get("RateLimit"))) != wanted:
+            failures.append(f"{USAGE_PLAN} does not throttle the API key at ApiBurstLimit/ApiRateLimit: {plan!r}")
+        return failures + _gateway_responses(resolved)
+
+    return check
+
+
 @dataclass(frozen=True)
 class Scenario:
     label: str
@@ -337,6 +506,24 @@ def _scheduled(expression: str) -> str:
 
 def _age(minutes: int, actions: str) -> str:
     return f"DeadLetterQueueAgeAlarm: DLQ ApproximateAgeOfOldestMessage / 60 > {minutes}, actions {actions}"
+
+
+def _ingest(ingest: bool, kms: bool) -> str:
+    if ingest:
+        reads = "ForwarderFunction INGEST_SECRET_ID is its ARN, ReadIngestSecret GetSecretValue on it only"
+    else:
+        reads = 'ForwarderFunction INGEST_SECRET_ID "", no ReadIngestSecret'
+    decrypt = ""
+    if kms:
+        decrypt = "; kms:Decrypt for the ServiceNow secret" + (" and the ingest secret" if ingest else " only")
+    return f"{reads}; RedriveFunction: no INGEST_SECRET_ID, the ServiceNow secret only{decrypt}"
+
+
+def _webhooks(burst: int, rate: int) -> str:
+    return (
+        f"stage throttles POST /alertmanager and POST /grafana at {burst}/{rate} (burst/rate), nothing else; "
+        "the usage plan stays; THROTTLED 503 Retry-After '1', MISSING_AUTHENTICATION_TOKEN 404 naming the routes"
+    )
 
 
 SCENARIOS = (
@@ -377,6 +564,36 @@ SCENARIOS = (
         {"OperationsTopicArn": OWN_ALARM_TOPIC},
         (age_alarm_check(60, []),),
         _age(60, "none (ignored), as the depth alarm"),
+    ),
+    Scenario(
+        "IngestSecretArn unset (defaults)",
+        {},
+        (ingest_secret_check(None, kms=False), webhook_routes_check(20, 10, tracing=False)),
+        f"{_ingest(False, kms=False)}; {_webhooks(20, 10)}",
+    ),
+    Scenario(
+        "IngestSecretArn set",
+        {"IngestSecretArn": INGEST_ARN},
+        (ingest_secret_check(INGEST_ARN, kms=False),),
+        _ingest(True, kms=False),
+    ),
+    Scenario(
+        "SecretKmsKeyArn set, IngestSecretArn unset",
+        {"SecretKmsKeyArn": KMS_KEY_ARN},
+        (ingest_secret_check(None, kms=True),),
+        _ingest(False, kms=True),
+    ),
+    Scenario(
+        "IngestSecretArn and SecretKmsKeyArn set, WebhookBurstLimit 50, WebhookRateLimit 25, EnableTracing true",
+        {
+            "IngestSecretArn": INGEST_ARN,
+            "SecretKmsKeyArn": KMS_KEY_ARN,
+            "WebhookBurstLimit": "50",
+            "WebhookRateLimit": "25",
+            "EnableTracing": "true",
+        },
+        (ingest_secret_check(INGEST_ARN, kms=True), webhook_routes_check(50, 25, tracing=True)),
+        f"{_ingest(True, kms=True)}; {_webhooks(50, 25)}, tracing on",
     ),
 )
 

@@ -1,9 +1,12 @@
 """A local SAM transform of a template, and checks of what it produces.
 
 cfn-lint does not flag e.g. an output referencing a misspelt SAM-generated logical ID (such
-as ForwarderApiApiKey): after the transform, every Ref/GetAtt/Sub target must exist. Every
-API method must require the API key. The transformed template is written out for checkov,
-each generated resource carrying the checkov skips of the SAM resource it comes from.
+as ForwarderApiApiKey): after the transform, every Ref/GetAtt/Sub target must exist. The API
+key, as API Gateway will ask for it: POST /events requires it, the webhook routes (POST
+/alertmanager, POST /grafana: the function checks their senders' own credentials) must not,
+and every route must be one of these (any other method, however it came, must require the
+key). The transformed template is written out for checkov, each generated resource carrying
+the checkov skips of the SAM resource it comes from.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,14 @@ JsonObject = dict[str, Any]
 PLACEHOLDER_S3_URI = "s3://placeholder-bucket/placeholder-key"
 # ${Name} and ${Name.Attribute} in Fn::Sub text; ${!Literal} is an escaped literal.
 SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+# (path, method) of each route of the REST API: whether API Gateway asks it for the API key.
+# POST /events: yes (the usage plan's key). The webhooks: no, the function authenticates
+# their senders itself (the ingest secret), and they are throttled by the stage instead.
+API_KEY_REQUIRED: dict[tuple[str, str], bool] = {
+    ("/events", "post"): True,
+    ("/alertmanager", "post"): False,
+    ("/grafana", "post"): False,
+}
 
 
 class TransformCheckError(Exception):
@@ -39,6 +50,8 @@ class NoManagedPolicies:
 class TransformResult:
     resources: int
     api_methods: int
+    with_key: list[str]
+    without_key: list[str]
 
 
 def _object(value: object) -> JsonObject:
@@ -112,41 +125,62 @@ class ReferenceFinder:
             self.walk(value)
 
 
-def _open_openapi_operations(name: str, props: JsonObject) -> tuple[int, list[str]]:
-    """The operations of a REST API's OpenAPI body, and those whose security does not name
-    the api_key scheme (SAM's form of Auth.ApiKeyRequired)."""
-    methods = 0
-    open_methods = []
+def openapi_operations(props: JsonObject) -> dict[tuple[str, str], bool]:
+    """(path, method) of each operation of a REST API's OpenAPI body: whether its security
+    names the api_key scheme (SAM's form of Auth.ApiKeyRequired; ApiKeyRequired false on an
+    event leaves it out of that operation's security)."""
+    found: dict[tuple[str, str], bool] = {}
     for path, operations in _object(_object(props.get("Body")).get("paths")).items():
         for verb, operation in _object(operations).items():
             if not isinstance(operation, dict) or verb.startswith("x-") or verb == "options":
                 continue
-            methods += 1
-            if not any("api_key" in (item or {}) for item in operation.get("security") or []):
-                open_methods.append(f"{name} {verb.upper()} {path}")
-    return methods, open_methods
+            found[(path, verb.lower())] = any("api_key" in (item or {}) for item in operation.get("security") or [])
+    return found
 
 
-def api_methods(resources: Mapping[str, object]) -> tuple[int, list[str]]:
-    """How many API methods there are, and which do not require the API key: a method
-    resource with ApiKeyRequired true, or an operation of a REST API's OpenAPI body."""
-    methods = 0
-    open_methods: list[str] = []
+@dataclass
+class ApiKeyFindings:
+    methods: int = 0
+    with_key: list[str] = field(default_factory=list)
+    without_key: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)  # what is not as API_KEY_REQUIRED says
+
+
+def _check_operations(name: str, props: JsonObject, findings: ApiKeyFindings) -> set[tuple[str, str]]:
+    """Check a REST API's operations against API_KEY_REQUIRED; the routes it has."""
+    operations = openapi_operations(props)
+    for (path, verb), has_key in sorted(operations.items()):
+        label = f"{verb.upper()} {path}"
+        findings.methods += 1
+        (findings.with_key if has_key else findings.without_key).append(label)
+        wanted = API_KEY_REQUIRED.get((path, verb), True)  # a route not listed: the key
+        if has_key != wanted:
+            needs = "requires" if wanted else "must not require"
+            findings.wrong.append(f"{name} {label} {needs} the API key, but {'does' if has_key else 'does not'}")
+    return set(operations)
+
+
+def api_key_findings(resources: Mapping[str, object]) -> ApiKeyFindings:
+    """Every API method, with or without the API key, and what is not as API_KEY_REQUIRED says:
+    an operation of a REST API's OpenAPI body against its entry (one not listed must require
+    the key), a method resource without ApiKeyRequired true, any HTTP/WebSocket API (they have
+    no API keys), and a route of API_KEY_REQUIRED that no REST API has."""
+    findings = ApiKeyFindings()
+    routes: set[tuple[str, str]] = set()
     for name, value in resources.items():
         resource = _object(value)
         props = _object(resource.get("Properties"))
         kind = str(resource.get("Type", ""))
         if kind == "AWS::ApiGateway::Method":
-            methods += 1
+            findings.methods += 1
             if props.get("HttpMethod") != "OPTIONS" and props.get("ApiKeyRequired") is not True:
-                open_methods.append(name)
+                findings.wrong.append(f"{name} (a method resource) does not require the API key")
         elif kind == "AWS::ApiGateway::RestApi":
-            found, still_open = _open_openapi_operations(name, props)
-            methods += found
-            open_methods += still_open
+            routes |= _check_operations(name, props, findings)
         elif kind.startswith("AWS::ApiGatewayV2::"):
-            open_methods.append(f"{name}: HTTP/WebSocket APIs have no API keys")
-    return methods, open_methods
+            findings.wrong.append(f"{name}: HTTP/WebSocket APIs have no API keys")
+    findings.wrong += [f"no route {verb.upper()} {path}" for path, verb in sorted(set(API_KEY_REQUIRED) - routes)]
+    return findings
 
 
 def inherit_checkov_skips(source: JsonObject, resources: Mapping[str, object]) -> None:
@@ -188,15 +222,20 @@ def check_transformed(source_path: Path, out_path: Path, label: str) -> Transfor
         raise TransformCheckError(
             f"  FAIL {label}: references to nothing after the transform: " + ", ".join(sorted(finder.missing))
         )
-    methods, open_methods = api_methods(resources)
-    if open_methods:
-        raise TransformCheckError(f"  FAIL {label}: API methods without the API key: " + "; ".join(open_methods))
-    if not methods:
+    api_keys = api_key_findings(resources)
+    if api_keys.wrong:
+        raise TransformCheckError(f"  FAIL {label}: API keys: " + "; ".join(api_keys.wrong))
+    if not api_keys.methods:
         raise TransformCheckError(f"  FAIL {label}: no API method found after the transform")
     inherit_checkov_skips(source, resources)
     with out_path.open("w", encoding="utf-8") as handle:
         json.dump(out, handle, indent=1)
-    return TransformResult(resources=len(resources), api_methods=methods)
+    return TransformResult(
+        resources=len(resources),
+        api_methods=api_keys.methods,
+        with_key=api_keys.with_key,
+        without_key=api_keys.without_key,
+    )
 
 
 def run(pairs: list[tuple[Path, Path]]) -> None:
@@ -209,5 +248,7 @@ def run(pairs: list[tuple[Path, Path]]) -> None:
         result = check_transformed(source_path, out_path, label)
         print(
             f"  ok  {label}: {result.resources} resources after the transform; every reference "
-            f"resolves; {result.api_methods} API methods, all with the API key"
+            f"resolves; {result.api_methods} API methods: with the API key "
+            f"{', '.join(result.with_key) or 'none'}; without it (the function authenticates them) "
+            f"{', '.join(result.without_key) or 'none'}"
         )

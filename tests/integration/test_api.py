@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local.api_server import LocalApiServer
+from local.runner import SAMPLE_BEARER_TOKEN
 from local.stack import LocalStack
-from tests.events import http_event, rest_event
+from tests.events import bearer_headers, http_event, rest_event
 from tests.integration.conftest import assert_no_secret_in
 from tests.samples import load
 
@@ -32,11 +33,16 @@ def api(stack: LocalStack) -> Iterator[tuple[LocalStack, str]]:
 
 
 def post(
-    url: str, body: Any = None, *, raw: bytes | None = None, content_type: str = "application/json"
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+    extra: dict[str, str] | None = None,
 ) -> requests.Response:
     data = raw if raw is not None else json.dumps(body).encode()
     headers = {"x-api-key": API_KEY, "Content-Type": content_type} if content_type else {"x-api-key": API_KEY}
-    return requests.post(url, data=data, headers=headers, timeout=30)
+    return requests.post(url, data=data, headers={**headers, **(extra or {})}, timeout=30)
 
 
 def test_delivered_events_answer_200(api: tuple[LocalStack, str]) -> None:
@@ -137,16 +143,17 @@ def alertmanager_pair() -> tuple[dict[str, Any], dict[str, Any]]:
 def test_alertmanager_firing_then_resolved_opens_and_closes_one_alert(api: tuple[LocalStack, str]) -> None:
     stack, url = api
     firing, resolved = alertmanager_pair()
-    assert post(f"{url}/alertmanager", firing).status_code == 200
+    token = bearer_headers(stack.bearer_token)
+    assert post(f"{url}/alertmanager", firing, extra=token).status_code == 200
     assert [a.state for a in stack.emulator.alerts.values()] == ["Open"]
-    assert post(f"{url}/alertmanager", resolved).json()["delivered"] == 1
+    assert post(f"{url}/alertmanager", resolved, extra=token).json()["delivered"] == 1
     [alert] = stack.emulator.alerts.values()
     assert (alert.message_key, alert.state, alert.event_count) == ("alertmanager:3c2d1f0e9a8b7c6d", "Closed", 2)
 
 
 def test_alertmanager_route_refuses_other_shapes(api: tuple[LocalStack, str]) -> None:
-    _, url = api
-    response = post(f"{url}/alertmanager", EVENT)
+    stack, url = api
+    response = post(f"{url}/alertmanager", EVENT, extra=bearer_headers(stack.bearer_token))
     assert response.status_code == 400
     assert "expected an Alertmanager webhook" in response.json()["error"]
 
@@ -154,20 +161,30 @@ def test_alertmanager_route_refuses_other_shapes(api: tuple[LocalStack, str]) ->
 @pytest.mark.parametrize("make_event", [rest_event, http_event], ids=["rest-v1", "http-v2"])
 @pytest.mark.parametrize("base64_body", [False, True], ids=["plain", "base64"])
 def test_lambda_handler_answers_rest_and_http_api_events(stack: LocalStack, make_event: Any, base64_body: bool) -> None:
-    ok = stack.invoke(make_event("/events", json.dumps([EVENT]), base64_body=base64_body))
+    # A bearer token: an HTTP API (payload 2.0) has no API keys, and the webhook routes take none.
+    token = bearer_headers(stack.bearer_token)
+    ok = stack.invoke(make_event("/events", json.dumps([EVENT]), base64_body=base64_body, headers=token))
     assert ok["statusCode"] == 200
     assert json.loads(ok["body"])["delivered"] == 1
-    bad = stack.invoke(make_event("/events", json.dumps({"severity": "nope", "node": "n"}), base64_body=base64_body))
+    invalid = json.dumps({"severity": "nope", "node": "n"})
+    bad = stack.invoke(make_event("/events", invalid, base64_body=base64_body, headers=token))
     assert bad["statusCode"] == 400
     firing, _ = alertmanager_pair()
-    assert stack.invoke(make_event("/alertmanager", json.dumps(firing)))["statusCode"] == 200
+    assert stack.invoke(make_event("/alertmanager", json.dumps(firing), headers=token))["statusCode"] == 200
 
 
 @pytest.mark.parametrize(
     ("sample", "delivered"),
-    [("apigateway-rest-events.json", 1), ("apigateway-rest-alertmanager.json", 1), ("apigateway-http-events.json", 2)],
+    [
+        ("apigateway-rest-events.json", 1),
+        ("apigateway-rest-alertmanager.json", 1),
+        ("apigateway-rest-grafana.json", 2),
+        ("apigateway-http-events.json", 2),
+    ],
 )
 def test_api_gateway_samples_for_sam_local_invoke_are_delivered(stack: LocalStack, sample: str, delivered: int) -> None:
+    # The webhook samples carry the bearer token a sender configured with it would send.
+    stack.put_ingest_secret(stack.ingest_document(bearer_tokens=[stack.bearer_token, SAMPLE_BEARER_TOKEN]))
     answer = stack.invoke(load(sample))
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"])["delivered"] == delivered
@@ -202,9 +219,9 @@ def test_any_body_gets_a_documented_answer_never_a_crash(
     api: tuple[LocalStack, str], body: tuple[bytes, str], route: str
 ) -> None:
     # One stack and API server serve every example (a warm container taking requests).
-    _, url = api
+    stack, url = api
     raw, content_type = body
-    response = post(f"{url}{route}", raw=raw, content_type=content_type)
+    response = post(f"{url}{route}", raw=raw, content_type=content_type, extra=bearer_headers(stack.bearer_token))
     assert response.status_code in DOCUMENTED, response.text
     answer = response.json()
     assert answer["request_id"]

@@ -24,11 +24,12 @@ def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
     assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-web-1-cpu-high" in out
     assert "Closed severity 0  events 2  arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-dynamodb-throttles" in out
     assert "Dead-letter queue: 0 message(s)" in out
-    assert out.count("answered HTTP 200") == 3  # the API Gateway samples
+    assert out.count("answered HTTP 200") == 4  # the API Gateway samples (webhooks with the sample token)
     assert 'returned {"batchItemFailures": []}' in out  # the SQS batch: its alarms in one POST
     # One claim per invocation; the SQS batch's transaction is cancelled by its superseded
-    # key and claims the others again: 19 invocations, 20 requests.
-    assert "Secrets Manager reads: 1   TCP connections to the instance: 1   POSTs: 18   DynamoDB requests: 20" in out
+    # key and claims the others again: 20 invocations, 21 requests. Two secrets read once
+    # each: the ServiceNow connection, and the webhook credentials (on the API path).
+    assert "Secrets Manager reads: 2   TCP connections to the instance: 1   POSTs: 19   DynamoDB requests: 21" in out
 
 
 def test_runner_reports_a_missing_file() -> None:

@@ -37,7 +37,12 @@ def mapped(name: str) -> tuple[str, dict[str, str]]:
     return input_format, event.to_record()
 
 
-API_SAMPLES = ("apigateway-rest-events.json", "apigateway-rest-alertmanager.json", "apigateway-http-events.json")
+API_SAMPLES = (
+    "apigateway-rest-events.json",
+    "apigateway-rest-alertmanager.json",
+    "apigateway-rest-grafana.json",
+    "apigateway-http-events.json",
+)
 OTHER_SAMPLES = ("sqs-buffered-batch.json", "redrive-dry-run.json", "redrive-replay.json", "redrive-scheduled.json")
 
 

@@ -20,6 +20,7 @@ SAMPLE_TRIGGERS = {
     "apigateway-http-events.json": "api",
     "apigateway-rest-alertmanager.json": "api",
     "apigateway-rest-events.json": "api",
+    "apigateway-rest-grafana.json": "api",
     "eventbridge-alarm-state-change.json": "asynchronous",
     "eventbridge-contributor-state-change.json": "asynchronous",
     "sns-cloudwatch-alarm-tags.json": "asynchronous",

@@ -1,5 +1,6 @@
 """Per-container state: the settings, the connection secret, the ServiceNow client (its
-session and token cache), the ordering guard (its DynamoDB client) and the dead-letter queue.
+session and token cache), the ordering guard (its DynamoDB client), the webhook credentials'
+secret and the dead-letter queue.
 
 Created on the first invocation and kept while the container is warm, so a warm alert
 costs one POST: no secret read, no new connection. Everything is built lazily so a cold
@@ -20,7 +21,7 @@ from itom_forwarder import redaction
 from itom_forwarder.dead_letters import DeadLetterQueue
 from itom_forwarder.failures import ConfigError
 from itom_forwarder.ordering import OrderingGuard
-from itom_forwarder.secrets import SecretConnections
+from itom_forwarder.secrets import IngestSecret, SecretConnections
 from itom_forwarder.servicenow import ServiceNowClient
 from itom_forwarder.settings import DELIVERY, Settings
 
@@ -66,6 +67,7 @@ class Container:
         self._session = session
         self._client: ServiceNowClient | None = None
         self._guard: OrderingGuard | None = None
+        self._ingest: IngestSecret | None = None
         self._id = uuid.uuid4().hex
 
     def client(self) -> ServiceNowClient:
@@ -83,6 +85,15 @@ class Container:
         if self._guard is None and self.settings.guard is not None:
             self._guard = OrderingGuard(self.settings.guard, _dynamodb_client)
         return self._guard
+
+    def ingest_secret(self) -> IngestSecret | None:
+        """The webhook credentials' secret, or None when INGEST_SECRET_ID is not set. Built on
+        the API path only: no other trigger reads it."""
+        if self._ingest is None and self.settings.ingest_secret_id:
+            self._ingest = IngestSecret(
+                self.settings.ingest_secret_id, max_age_seconds=self.settings.delivery.secret_max_age_seconds
+            )
+        return self._ingest
 
     @property
     def owner(self) -> str:
@@ -105,7 +116,8 @@ class Container:
         return time.monotonic() + remaining - self.settings.delivery.deadline_margin_seconds
 
     def secret_values(self) -> tuple[str, ...]:
-        return self._client.secret_values if self._client else ()
+        client = self._client.secret_values if self._client else ()
+        return (*client, *(self._ingest.secret_values if self._ingest else ()))
 
 
 _container: Container | None = None

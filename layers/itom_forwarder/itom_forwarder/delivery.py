@@ -58,6 +58,7 @@ __all__ = [
     "CHECK",
     "REPLAY_RETRY_DELAY_SECONDS",
     "SQS_BATCH",
+    "WEBHOOK_REQUEST",
     "Disposition",
     "Fate",
     "Handling",
@@ -133,6 +134,10 @@ SQS_BATCH = Disposition(retry_unkept=True)
 # An API sender is told at once: a body that cannot map is its to fix (400); anything else
 # is kept for replay, since the request is answered now.
 API_REQUEST = Disposition(invalid=Handling.RETURN, transient=Handling.DEAD_LETTER)
+# A webhook sender (Alertmanager, Grafana) cannot fix or resend what it is refused: every
+# alert it sends is delivered or kept, the ones that cannot map included (their reason in
+# the dead letter); only an alert that cannot be kept fails the request (503, retried).
+WEBHOOK_REQUEST = Disposition(transient=Handling.DEAD_LETTER)
 # The connector check reports; its test event is never kept.
 CHECK = Disposition(invalid=Handling.RETURN, permanent=Handling.RETURN, transient=Handling.RETURN)
 

@@ -158,6 +158,9 @@ def _group(name: str, read: Callable[[], T], default: T, refusals: dict[str, str
 class Settings:
     secret_id: str
     dlq_url: str
+    # The webhook credentials' secret (INGEST_SECRET_ID); empty: the webhook routes refuse
+    # every request, and /events takes only API Gateway's API key.
+    ingest_secret_id: str = ""
     mapping: MappingOptions = field(default_factory=MappingOptions)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # The ordering guard (None: off). A refused guard group refuses every event: sending
@@ -186,6 +189,7 @@ class Settings:
         return cls(
             secret_id=secret_id,
             dlq_url=dlq_url,
+            ingest_secret_id=env.get("INGEST_SECRET_ID", "").strip(),
             mapping=_group(MAPPING, lambda: _mapping(env), MappingOptions(), refusals),
             delivery=_group(DELIVERY, lambda: _delivery(env), DeliverySettings(), refusals),
             guard=_group(GUARD, lambda: _guard(env), None, refusals),

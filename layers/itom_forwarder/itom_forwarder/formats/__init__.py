@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from itom_forwarder.formats import alertmanager, generic, plain_text
+from itom_forwarder.formats import alertmanager, generic, grafana, plain_text
 from itom_forwarder.formats.alarms import alarm_action, eventbridge, sns_notification
 from itom_forwarder.formats.json_values import decode_json
 from itom_forwarder.formats.notification import Notification
@@ -27,6 +27,8 @@ FORMATS: tuple[tuple[str, Callable[[object], bool], Mapper], ...] = (
     ("cloudwatch_alarm", sns_notification.is_alarm_notification, sns_notification.to_events),
     ("eventbridge_alarm", eventbridge.is_alarm_state_change, eventbridge.to_events),
     ("alarm_action", alarm_action.is_alarm_action, alarm_action.to_events),
+    # Grafana's webhook is Alertmanager's shape with a version "1" or an orgId: before it.
+    ("grafana", grafana.is_grafana, grafana.to_events),
     ("alertmanager", alertmanager.is_alertmanager, alertmanager.to_events),
     ("generic", generic.is_generic, generic.to_events),
 )
