@@ -336,3 +336,20 @@ def test_a_group_kept_during_an_outage_is_replayed_alert_by_alert_once_serviceno
     assert stack.emulator.alert_states() == {"grafana:c6eadffa33fcdf37": "Open", "grafana:bc97ff14869b13e3": "Open"}
     assert {event["source"] for event in stack.emulator.events} == {"Grafana"}
     assert stack.dead_letters() == []
+
+
+def test_a_large_group_kept_during_an_outage_is_counted_once_per_request(
+    stack: LocalStack, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """150 dead letters are one metric value of 150: Powertools flushes a metric on its
+    100th value, which must never happen in the middle of a request."""
+    stack.emulator.inject_fault(503, count=50)
+    group = alertmanager_group(150)
+    result = stack.invoke(rest_event("/alertmanager", json.dumps(group), headers=bearer_headers(stack.bearer_token)))
+    assert answer_of(result)[0] == 202
+    assert answer_of(result)[1]["dead_lettered"] == 150
+    output = capfd.readouterr().out
+    assert_no_secret_in(output, stack)
+    metrics = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    assert [document["EventsDeadLettered"] for document in metrics if "EventsDeadLettered" in document] == [[150.0]]
+    assert len(stack.dead_letters()) == 150

@@ -308,6 +308,10 @@ class _Run:
         self.unavailable: TransientFailure | None = None
         self.split_posts = 0  # POSTs made to isolate refused records
         self.unanswered = False  # a POST ended without an answer: it may still be applied
+        # Counted per call, one metric value each: a webhook of hundreds of alerts must not
+        # fill Powertools' 100 values per metric.
+        self.delivered = 0
+        self.dead_lettered = 0
 
     def not_delivered(
         self, index: int, item: Inbound, input_format: str | None, failure: ForwarderFailure, earlier_attempts: int = 0
@@ -367,7 +371,7 @@ class _Run:
                 "notification_id": item.notification.message_id,
             },
         )
-        metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
+        self.dead_lettered += 1
         return Outcome(item, Fate.DEAD_LETTERED, input_format, failure=failure, dlq_message_id=message_id)
 
     def map(self, items: Sequence[Inbound], options: formats.MappingOptions) -> list[_Mapped]:
@@ -452,7 +456,7 @@ class _Run:
 
     def _delivered(self, chunk: list[_Mapped], records: list[dict[str, str]], delivered: Delivered) -> None:
         self.unanswered = self.unanswered or delivered.unanswered
-        metrics.add_metric(name="EventsDelivered", unit=MetricUnit.Count, value=len(records))
+        self.delivered += len(records)
         metrics.add_metric(
             name="ServiceNowLatency", unit=MetricUnit.Milliseconds, value=delivered.elapsed_seconds * 1000
         )
@@ -560,6 +564,13 @@ def _connect(container: Container) -> None:
         _ = container.client().connection
 
 
+def _count(run: _Run) -> None:
+    if run.delivered:
+        metrics.add_metric(name="EventsDelivered", unit=MetricUnit.Count, value=run.delivered)
+    if run.dead_lettered:
+        metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=run.dead_lettered)
+
+
 def _tag_input_format(mapped: Sequence[_Mapped]) -> None:
     """Metrics by input format: one dimension value per invocation ("mixed" for several;
     a replay delivers message by message, and its first message names the format)."""
@@ -593,6 +604,7 @@ def deliver(
     if refused is not None:
         for index, item in enumerate(items):
             run.not_delivered(index, item, None, refused)
+        _count(run)
         return [run.outcomes[index] for index in range(len(items))]
 
     mapped = run.map(items, container.settings.mapping)
@@ -608,6 +620,7 @@ def deliver(
         run.send(chunk, deadline)
     if run.unanswered and container.guard() is not None:
         container.abandon_leases()
+    _count(run)
     if run.split_posts:
         metrics.add_metric(name="SplitPosts", unit=MetricUnit.Count, value=run.split_posts)
     if run.unavailable is not None:
