@@ -8,6 +8,7 @@ the handler the same way `sam local invoke` would: `lambda_handler(event, contex
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import secrets
@@ -140,6 +141,11 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        if not self._owns_aws and self.alert_state_table:
+            # moto copies every table on each transaction: a session of shared servers must
+            # not accumulate one table per test, or later claims time out.
+            with contextlib.suppress(Exception):
+                self.aws.client("dynamodb").delete_table(TableName=self.alert_state_table)
         for key, value in self._saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -4,7 +4,8 @@
 #   1. sam validate --lint (cfn-lint; no AWS credentials needed), once as is (the defaults:
 #      DeliveryMode direct, every option off) and once on a temporary copy outside the tree
 #      whose defaults switch every option on (DeliveryMode buffered, EnableTracing, the KMS
-#      keys, OperationsTopicArn, ReservedConcurrency, ApiQuotaLimit, IngestSecretArn; sam
+#      keys, OperationsTopicArn, ReservedConcurrency, ApiQuotaLimit, IngestSecretArn,
+#      OrganizationId, every Forward* AWS service event source; sam
 #      validate takes no parameter overrides), then a local SAM transform of both checking that
 #      every Ref/GetAtt/Sub target exists after the transform (cfn-lint does not flag e.g. an
 #      output referencing a misspelt SAM-generated ID such as ForwarderApiApiKey) and the API
@@ -22,12 +23,30 @@
 #      redrive function never reads it) and the webhook routes (the stage throttles each with
 #      WebhookBurstLimit and WebhookRateLimit; the gateway responses answer THROTTLED with 503
 #      and Retry-After: 1, MISSING_AUTHENTICATION_TOKEN with 404, and leave QUOTA_EXCEEDED at
-#      its 429),
-#   1b. checkov (framework cloudformation) on template.yaml, the all-options copy and both
-#      transformed templates: zero failed checks. Findings that do not apply are skipped in
-#      place, on the resource (Metadata: checkov: skip, each with its reason); the transformed
-#      templates inherit the skips of the SAM resource each resource was generated from.
-#      --skip-download: no call to Prisma Cloud (no network needed),
+#      its 429), and the AWS service events (issue 15): with the defaults only the AWS Health
+#      rule, on the default bus, invoking the function (its own Lambda permission, by the rule's
+#      ARN); with every Forward* "true" the five rules, each with its source's event pattern
+#      (GuardDuty severity a JSON number), RetryPolicy 86400 s / 185 and the dead-letter queue as
+#      DeadLetterConfig, targeting the buffer queue in buffered mode (no Lambda permission then);
+#      the dead-letter queue's and the buffer queue's policies let events.amazonaws.com send from
+#      exactly this stack's rules; OrganizationId set: the central bus, its policy (Principal "*"
+#      with aws:PrincipalOrgID), the same rules on it, the alarm topic's aws:SourceOrgID
+#      statement beside this account's, the CentralEventBusArn output; and in every scenario no
+#      Allow for principal "*" without an organisation condition,
+#   1a. templates/member-account.yaml (plain CloudFormation, no transform): sam validate --lint
+#      (cfn-lint; it lints a template without the SAM transform too) as is and on an all-options
+#      copy (every Forward* "true"), then resolved per parameter combination: its toggles and
+#      filters defined as template.yaml's, CentralEventBusArn required and an event bus ARN, one
+#      rule per enabled source with template.yaml's very event pattern, targeting the central bus
+#      with a role only events.amazonaws.com of the account may assume and that may only
+#      events:PutEvents on that bus, RetryPolicy and its own dead-letter queue (SSE, 14 days, a
+#      policy for exactly its rules), no Allow for principal "*",
+#   1b. checkov (framework cloudformation) on template.yaml, the all-options copy, both
+#      transformed templates, templates/member-account.yaml and its all-options copy: zero
+#      failed checks. Findings that do not apply are skipped in place, on the resource
+#      (Metadata: checkov: skip, each with its reason); the transformed templates inherit the
+#      skips of the SAM resource each resource was generated from. --skip-download: no call to
+#      Prisma Cloud (no network needed),
 #   2. sanity checks of events/*.json (they parse; sns-*.json are Lambda SNS events whose
 #      Messages are JSON unless the name says plain-text; sqs-*.json are Lambda SQS events
 #      (buffered mode) whose record bodies are SNS notification JSON (Type Notification,
@@ -35,7 +54,8 @@
 #      proxy events (REST payload 1.0 or HTTP API payload 2.0) whose body, base64-decoded
 #      when isBase64Encoded, is JSON; redrive-*.json are RedriveFunction payloads (a JSON
 #      object with action "replay"); every other file but env.json is a direct invocation
-#      event: an EventBridge event or a CloudWatch alarm-action payload),
+#      event: a CloudWatch alarm-action payload, or an EventBridge event from aws.cloudwatch or
+#      from a source the AWS service event rules forward, with a detail-type its rule matches),
 #   3. the layer's lock (layers/itom_forwarder/requirements.txt): exact pins, every one with
 #      hashes, the direct pins of requirements.in locked at their versions,
 #   4. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists;
@@ -62,6 +82,7 @@ CHECKOV_VENV="$ROOT/.tools/checkov"
 CHECKOV="$CHECKOV_VENV/bin/checkov"
 REGION="eu-west-1"
 BUILD_DIR=".aws-sam/build"
+MEMBER="templates/member-account.yaml"
 LAYER_DIR="layers/itom_forwarder"
 LOCK="$LAYER_DIR/requirements.txt"
 
@@ -220,12 +241,26 @@ template_checks options-on template.yaml "$OPTIONS_ON"
 log "References and API keys in the transformed templates (SAM-generated logical IDs)"
 template_checks transformed template.yaml "$CHECK_DIR/transformed.json" "$OPTIONS_ON" "$CHECK_DIR/options-on/transformed.json"
 
-log "Parameter combinations in the transformed template: ordering guard, redrive schedule, dead-letter age alarm, ingest secret, webhook routes"
+log "Parameter combinations in the transformed template: ordering guard, redrive schedule, dead-letter age alarm, ingest secret, webhook routes, AWS service event rules, the organisation's central bus"
 template_checks scenarios "$CHECK_DIR/transformed.json"
 
-log "checkov ${CHECKOV_VERSION} (cloudformation): template.yaml, the all-options copy, both transformed"
+# --- 1a. the member accounts' template (plain CloudFormation: no transform; sam validate --lint
+# runs cfn-lint on it all the same) ------------------------------------------------------------
+log "sam validate --lint --region ${REGION}: ${MEMBER}"
+"$SAM" validate --lint --region "$REGION" --template-file "$MEMBER"
+
+log "sam validate --lint --region ${REGION}: ${MEMBER} with every Forward* on by default (temporary copy)"
+MEMBER_OPTIONS_ON="$CHECK_DIR/options-on/member-account.yaml"
+template_checks options-on --member "$MEMBER" "$MEMBER_OPTIONS_ON"
+"$SAM" validate --lint --region "$REGION" --template-file "$MEMBER_OPTIONS_ON"
+
+log "Parameter combinations of ${MEMBER}, against template.yaml"
+template_checks member "$MEMBER" "$CHECK_DIR/transformed.json"
+
+log "checkov ${CHECKOV_VERSION} (cloudformation): template.yaml, the all-options copy, both transformed, ${MEMBER} and its all-options copy"
 "$CHECKOV" --framework cloudformation --quiet --compact --skip-download \
-    -f template.yaml "$OPTIONS_ON" "$CHECK_DIR/transformed.json" "$CHECK_DIR/options-on/transformed.json"
+    -f template.yaml "$OPTIONS_ON" "$CHECK_DIR/transformed.json" "$CHECK_DIR/options-on/transformed.json" \
+    "$MEMBER" "$MEMBER_OPTIONS_ON"
 
 # --- 2. sample events --------------------------------------------------------------------
 log "Checking events/*.json"

@@ -13,7 +13,7 @@ def _options_on(args: argparse.Namespace) -> int:
     from template_checks.options_on import OptionsOnError, write_options_on
 
     try:
-        write_options_on(args.source, args.target)
+        write_options_on(args.source, args.target, member=args.member)
     except OptionsOnError as error:
         print(error, file=sys.stderr)
         return 1
@@ -36,11 +36,28 @@ def _transformed(args: argparse.Namespace) -> int:
 
 
 def _scenarios(args: argparse.Namespace) -> int:
-    from template_checks.scenarios import ScenarioCheckError, run
+    from template_checks import service_events
+    from template_checks.scenarios import SCENARIOS, ScenarioCheckError, run
 
     try:
-        run(args.transformed)
+        run(
+            args.transformed,
+            (*SCENARIOS, *service_events.SCENARIOS),
+            service_events.ALWAYS,
+            service_events.ALWAYS_CHECKED,
+        )
     except ScenarioCheckError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _member(args: argparse.Namespace) -> int:
+    from template_checks.member import MemberCheckError, run
+
+    try:
+        run(args.template, args.transformed)
+    except MemberCheckError as error:
         print(error, file=sys.stderr)
         return 1
     return 0
@@ -78,9 +95,10 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m template_checks", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
 
-    command = commands.add_parser("options-on", help="write the copy of the template with every option on")
-    command.add_argument("source", type=Path, help="template.yaml")
+    command = commands.add_parser("options-on", help="write the copy of a template with every option on")
+    command.add_argument("source", type=Path, help="template.yaml, or templates/member-account.yaml with --member")
     command.add_argument("target", type=Path, help="where to write the copy")
+    command.add_argument("--member", action="store_true", help="the source is templates/member-account.yaml")
     command.set_defaults(run=_options_on)
 
     command = commands.add_parser(
@@ -94,11 +112,19 @@ def parser() -> argparse.ArgumentParser:
         "scenarios",
         help=(
             "the transformed template resolved per parameter combination: ordering guard, redrive schedule, "
-            "age alarm, ingest secret and webhook routes"
+            "age alarm, ingest secret, webhook routes, AWS service event rules and the organisation's central bus"
         ),
     )
     command.add_argument("transformed", type=Path, help="the transformed template.yaml (JSON, from `transformed`)")
     command.set_defaults(run=_scenarios)
+
+    command = commands.add_parser(
+        "member",
+        help="templates/member-account.yaml resolved per parameter combination, against template.yaml",
+    )
+    command.add_argument("template", type=Path, help="templates/member-account.yaml")
+    command.add_argument("transformed", type=Path, help="the transformed template.yaml (JSON, from `transformed`)")
+    command.set_defaults(run=_member)
 
     command = commands.add_parser("events", help="sanity checks of the sample events")
     command.add_argument("directory", type=Path, nargs="?", default=Path("events"))

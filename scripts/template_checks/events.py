@@ -9,8 +9,11 @@ Every file parses, without CRLF line endings. By name:
   sns-*.json        Lambda SNS events whose Messages are JSON unless the name says plain-text;
   apigateway-*.json API Gateway proxy events (REST payload 1.0 or HTTP API payload 2.0) whose
                     body, base64-decoded when isBase64Encoded, is JSON;
-  any other         a direct invocation event: an EventBridge event or a CloudWatch alarm
-                    action's payload.
+  any other         a direct invocation event: a CloudWatch alarm action's payload, or an
+                    EventBridge event from aws.cloudwatch or from a source the AWS service
+                    event rules forward (service_events.SOURCES: aws.health, aws.guardduty,
+                    aws.securityhub, aws.config, aws.devops-guru), with a detail-type its rule
+                    matches.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from template_checks.service_events import SOURCES
 
 # Each check returns what is wrong with one parsed event file (messages without the path).
 Check = Callable[[object, str], list[str]]
@@ -167,16 +172,22 @@ def check_apigateway(doc: object, name: str) -> list[str]:
 
 
 def check_direct(doc: object, name: str) -> list[str]:
-    """A direct invocation event: an EventBridge event (detail-type + detail) or the payload
-    of a CloudWatch alarm's Lambda action (alarmArn + alarmData), both from aws.cloudwatch."""
+    """A direct invocation event: the payload of a CloudWatch alarm's Lambda action (alarmArn +
+    alarmData, from aws.cloudwatch), or an EventBridge event (detail-type + detail) from
+    aws.cloudwatch or from a source the templates' rules forward (AWS Health, GuardDuty,
+    Security Hub, AWS Config, DevOps Guru), then with a detail-type that source's rule matches."""
     if not isinstance(doc, dict):
         return ["not a JSON object"]
-    if doc.get("source") != "aws.cloudwatch":
-        return ["source is not aws.cloudwatch (not a direct invocation event)"]
+    source = doc.get("source")
+    forwarded = {rule.source: rule.detail_types for rule in SOURCES}
+    if source != "aws.cloudwatch" and source not in forwarded:
+        return [f"source is {source!r}: not aws.cloudwatch nor {', '.join(forwarded)} (not a direct invocation event)"]
     eventbridge = isinstance(doc.get("detail-type"), str) and isinstance(doc.get("detail"), dict)
     alarm_action = isinstance(doc.get("alarmArn"), str) and isinstance(doc.get("alarmData"), dict)
-    if not (eventbridge or alarm_action):
+    if not (eventbridge or (alarm_action and source == "aws.cloudwatch")):
         return ["neither detail-type + detail (EventBridge) nor alarmArn + alarmData (alarm action)"]
+    if source in forwarded and doc.get("detail-type") not in forwarded[source]:
+        return [f"detail-type {doc.get('detail-type')!r} is not one the {source} rule forwards ({forwarded[source]})"]
     return []
 
 

@@ -6,7 +6,8 @@ checked on the template resolved for that combination: the conditions evaluated 
 parameters (their defaults, then the values given) and pseudo parameters, the resources and
 outputs whose condition is false left out, each Fn::If replaced by the branch it takes,
 AWS::NoValue dropped, a Ref to a parameter and an Fn::Sub or Fn::Join of parameters replaced by
-the text. References to resources stay as written (Ref, Fn::GetAtt, an Fn::Sub naming one),
+the text (a Ref to a CommaDelimitedList parameter by the list of its items, as CloudFormation
+gives it). References to resources stay as written (Ref, Fn::GetAtt, an Fn::Sub naming one),
 so a check can say which resource a value points at.
 """
 
@@ -61,9 +62,18 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) 
     return {**PSEUDO_PARAMETERS, **values, **overrides}
 
 
+def list_parameters(template: Mapping[str, Any]) -> set[str]:
+    """The parameters of type CommaDelimitedList (a Ref to one is a list of strings)."""
+    parameters = template.get("Parameters") or {}
+    return {
+        name for name, spec in parameters.items() if isinstance(spec, dict) and spec.get("Type") == "CommaDelimitedList"
+    }
+
+
 class Resolver:
     def __init__(self, template: Mapping[str, Any], overrides: Mapping[str, str]) -> None:
         self.values = parameter_values(template, overrides)
+        self._lists = list_parameters(template)
         self._definitions: Mapping[str, object] = template.get("Conditions") or {}
         self._conditions: dict[str, bool] = {}
 
@@ -115,6 +125,8 @@ class Resolver:
         if function == "Ref" and isinstance(argument, str):
             if argument == "AWS::NoValue":
                 return NO_VALUE
+            if argument in self._lists:
+                return [item.strip() for item in self.values[argument].split(",")]  # items space-trimmed
             return self.values.get(argument, {"Ref": argument})
         if function == "Fn::If" and isinstance(argument, list) and len(argument) == 3:
             return self.resolve(argument[1] if self.condition(str(argument[0])) else argument[2])

@@ -32,7 +32,7 @@ The transformed template.yaml (transformed.py's output) is resolved for each sce
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -598,21 +598,24 @@ SCENARIOS = (
 )
 
 
-def run(transformed: Path) -> None:
-    """Resolve the transformed template for each scenario and check it; raises
+def run(
+    transformed: Path, scenarios: Sequence[Scenario] = SCENARIOS, always: Sequence[Check] = (), always_checked: str = ""
+) -> None:
+    """Resolve the transformed template for each scenario and check it (with its own checks,
+    then those of `always`, which the ok lines end with `always_checked`); raises
     ScenarioCheckError listing every failure."""
     template = json.loads(transformed.read_text(encoding="utf-8"))
     failures = []
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         try:
             resolved = Resolved(template, {**BASE, **scenario.parameters})
         except ResolveError as error:
             failures.append(f"  FAIL {scenario.label}: {error}")
             continue
-        found = [failure for check in scenario.checks for failure in check(resolved)]
+        found = [failure for check in (*scenario.checks, *always) for failure in check(resolved)]
         if found:
             failures += [f"  FAIL {scenario.label}: {failure}" for failure in found]
         else:
-            print(f"  ok  {scenario.label}: {scenario.checked}")
+            print(f"  ok  {scenario.label}: {scenario.checked}{'; ' + always_checked if always_checked else ''}")
     if failures:
         raise ScenarioCheckError("\n".join(failures))

@@ -16,7 +16,7 @@ def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
-    assert out.count('returned {"delivered": 1, "dead_lettered": 0, "superseded": 0}') == 14
+    assert out.count('returned {"delivered": 1, "dead_lettered": 0, "superseded": 0}') == 20
     # ALARM over SNS opens, OK over SNS closes; the same ALARM again over EventBridge+SNS is
     # older than that OK: superseded by the ordering guard, so the alert stays closed.
     assert 'returned {"delivered": 0, "dead_lettered": 0, "superseded": 1}' in out
@@ -27,9 +27,9 @@ def test_runner_shows_the_whole_flow_on_the_sample_events() -> None:
     assert out.count("answered HTTP 200") == 4  # the API Gateway samples (webhooks with the sample token)
     assert 'returned {"batchItemFailures": []}' in out  # the SQS batch: its alarms in one POST
     # One claim per invocation; the SQS batch's transaction is cancelled by its superseded
-    # key and claims the others again: 20 invocations, 21 requests. Two secrets read once
+    # key and claims the others again: 26 invocations, 27 requests. Two secrets read once
     # each: the ServiceNow connection, and the webhook credentials (on the API path).
-    assert "Secrets Manager reads: 2   TCP connections to the instance: 1   POSTs: 19   DynamoDB requests: 21" in out
+    assert "Secrets Manager reads: 2   TCP connections to the instance: 1   POSTs: 25   DynamoDB requests: 27" in out
 
 
 def test_runner_reports_a_missing_file() -> None:

@@ -75,6 +75,34 @@ def test_lambda_dlq_message_is_the_original_event(stack: LocalStack) -> None:
     assert stack.dead_letters() == []
 
 
+# What EventBridge sets on an event its rule target's retries could not deliver.
+EVENTBRIDGE_DLQ = {
+    "RULE_ARN": "arn:aws:events:eu-west-1:123456789012:rule/itom-forwarder-health",
+    "TARGET_ARN": "arn:aws:lambda:eu-west-1:123456789012:function:itom-forwarder",
+    "ERROR_CODE": "SDK_CLIENT_ERROR",
+    "ERROR_MESSAGE": "Rate Exceeded.",
+    "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+    "RETRY_ATTEMPTS": "185",
+}
+
+
+def test_eventbridge_dlq_message_is_the_event_its_rule_could_not_deliver(stack: LocalStack) -> None:
+    event = load("eventbridge-alarm-state-change.json")
+    queue_raw(stack, json.dumps(event), **EVENTBRIDGE_DLQ)
+    report = replay(stack)
+    assert (report.delivered, report.outcomes[0].kind) == (1, "eventbridge-dlq")
+    assert stack.emulator.events[0]["source"] == "AWS CloudWatch"
+    assert stack.dead_letters() == []
+
+
+def test_an_eventbridge_dlq_message_of_no_event_is_unreadable(stack: LocalStack) -> None:
+    queue_raw(stack, json.dumps({"not": "an event"}), **EVENTBRIDGE_DLQ)
+    report = replay(stack)
+    assert (report.unreadable, report.delivered) == (1, 0)
+    assert "not an EventBridge event" in str(report.outcomes[0].reason)
+    assert stack.emulator.events == []
+
+
 def test_on_failure_destination_record_replays_its_request_payload(stack: LocalStack) -> None:
     record = load("aws-lambda-java-async-destination-on-failure-record.json")
     record["requestPayload"] = load("alarm-action.json")

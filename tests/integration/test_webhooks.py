@@ -353,3 +353,18 @@ def test_a_large_group_kept_during_an_outage_is_counted_once_per_request(
     metrics = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
     assert [document["EventsDeadLettered"] for document in metrics if "EventsDeadLettered" in document] == [[150.0]]
     assert len(stack.dead_letters()) == 150
+
+
+def test_a_group_taking_longer_than_one_lease_is_claimed_post_by_post(make_stack: StackFactory) -> None:
+    """4 POSTs of 1.2 s each outlast the 3 s lease of the local stack: each POST's keys are
+    claimed just before it, so every alert is delivered, none dead-lettered for want of time."""
+    stack = make_stack(environment={"BATCH_MAX_RECORDS": "25"})  # moto's transactions are slow
+    stack.emulator.inject_delay(1.2, count=4)
+    stack.aws.reset_calls()
+    group = alertmanager_group(100)
+    result = stack.invoke(rest_event("/alertmanager", json.dumps(group), headers=bearer_headers(stack.bearer_token)))
+    status, answer = answer_of(result)
+    assert (status, answer["delivered"]) == (200, 100)
+    assert posted(stack) == 4
+    assert stack.aws.calls("dynamodb.TransactWriteItems") == 4  # one claim per POST
+    assert stack.dead_letters() == []

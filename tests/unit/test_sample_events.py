@@ -28,6 +28,12 @@ EXPECTED = {
     "eventbridge-contributor-state-change.json": ("eventbridge_alarm", "0", "orders"),
     "alarm-action.json": ("alarm_action", "2", "prod-db-1"),
     "alarm-action-composite.json": ("alarm_action", "2", None),
+    "eventbridge-health-issue-open.json": ("aws_health", "2", "arn:ec2-1-101002929"),
+    "eventbridge-guardduty-finding-medium-ec2-dns.json": ("guardduty", "3", "i-99999999"),
+    "sns-eventbridge-guardduty-finding.json": ("guardduty", "1", None),
+    "eventbridge-securityhub-findings-imported-informational-failed.json": ("securityhub", "5", "111111111111"),
+    "eventbridge-config-compliance-change-compliant.json": ("config_compliance", "0", "AROAY66XCSFB4WL7AHL3V"),
+    "eventbridge-devops-guru-new-insight-open.json": ("devops_guru", "4", "myServerless-Stack"),
 }
 
 

@@ -9,7 +9,8 @@ letters, the check's test event) and, for each, in order:
      each event gets its source time (see `source_times`);
   3. ordering: of several events of one message key in this call, only the newest is sent;
      with the ordering guard on, each key is claimed at that time in the alert-state table
-     first. An event older than one already accepted is superseded (not sent, never lost);
+     first, one POST's worth of items at a time, just before that POST. An event older
+     than one already accepted is superseded (not sent, never lost);
      a key whose older event another invocation is sending right now, or a table that
      does not answer, makes the item retry-later like a 5xx;
   4. the send: one POST per chunk of at most BATCH_MAX_RECORDS records (an item's
@@ -490,22 +491,23 @@ class _Run:
         self.superseded[entry.index] = self.superseded.get(entry.index, 0) + 1
 
     def order(
-        self, mapped: list[_Mapped], guard: OrderingGuard | None, deadline: float, owner: str
+        self,
+        mapped: list[_Mapped],
+        guard: OrderingGuard | None,
+        deadline: float,
+        owner: str,
+        newest: Mapping[str, int],
     ) -> tuple[list[_Mapped], float]:
-        """What is left to send once older events are superseded: by a newer event of
-        their key in this call, then (guard on) by the alert-state table; and the time
-        (monotonic) the POSTs must end by: the lease the claims wrote. An item that has a
-        key in flight elsewhere, or that the table could not settle, is not sent."""
-        newest: dict[str, int] = {}
-        for entry in mapped:
-            for record, source_ms in zip(entry.records, entry.source_times, strict=True):
-                key = record_key(record)
-                if key and source_ms > newest.get(key, source_ms - 1):
-                    newest[key] = source_ms
+        """What is left to send of `mapped` once older events are superseded: by a newer
+        event of their key in this call (`newest`, over the whole call), then (guard on) by
+        the alert-state table; and the time (monotonic) the POSTs must end by: the lease the
+        claims wrote. An item that has a key in flight elsewhere, or that the table could
+        not settle, is not sent."""
+        keys = {key for entry in mapped for key in map(record_key, entry.records) if key}
         decisions: dict[str, Decision] = {}
-        if guard is not None and newest:
+        if guard is not None and keys:
             wall_deadline_ms = int((time.time() + deadline - time.monotonic()) * 1000)
-            claims = [Claim(key, source_ms) for key, source_ms in newest.items()]
+            claims = [Claim(key, newest[key]) for key in sorted(keys)]
             try:
                 decisions, lease_until_ms = guard.settle(claims, owner, wall_deadline_ms)
             except GuardUnavailable as failure:
@@ -517,9 +519,6 @@ class _Run:
             kept = self._kept(entry, newest, decisions)
             if kept is not None:
                 left.append(kept)
-        count = sum(self.superseded.values())
-        if count:
-            metrics.add_metric(name="EventsSuperseded", unit=MetricUnit.Count, value=count)
         return left, deadline
 
     def _unguarded(self, mapped: list[_Mapped], failure: GuardUnavailable) -> list[_Mapped]:
@@ -562,6 +561,32 @@ def _connect(container: Container) -> None:
     covers the POSTs only; a failure here is the POST's to report."""
     with contextlib.suppress(Exception):
         _ = container.client().connection
+
+
+def _order_and_send(
+    run: _Run, mapped: list[_Mapped], guard: OrderingGuard | None, deadline: float, *, owner: str, cap: int
+) -> None:
+    """Claimed one POST's worth at a time, each POST ending within the lease its claims
+    took (a newer event claimed after it never reaches ServiceNow first): a webhook of
+    thousands of alerts takes many POSTs, far more time than one lease."""
+    newest = _newest(mapped)
+    for group in chunks(mapped, cap):
+        left, group_deadline = run.order(group, guard, deadline, owner, newest)
+        for chunk in chunks(left, cap):
+            run.send(chunk, group_deadline)
+    if run.superseded:
+        metrics.add_metric(name="EventsSuperseded", unit=MetricUnit.Count, value=sum(run.superseded.values()))
+
+
+def _newest(mapped: Sequence[_Mapped]) -> dict[str, int]:
+    """The newest source time of each message key among the call's events."""
+    newest: dict[str, int] = {}
+    for entry in mapped:
+        for record, source_ms in zip(entry.records, entry.source_times, strict=True):
+            key = record_key(record)
+            if key and source_ms > newest.get(key, source_ms - 1):
+                newest[key] = source_ms
+    return newest
 
 
 def _count(run: _Run) -> None:
@@ -608,16 +633,13 @@ def deliver(
         return [run.outcomes[index] for index in range(len(items))]
 
     mapped = run.map(items, container.settings.mapping)
+    cap = container.settings.delivery.batch_max_records
+    guard = container.guard() if mapped else None
     if mapped:
         _tag_input_format(mapped)
-        guard = container.guard()
         if guard is not None:
             _connect(container)
-        # The POSTs end within the lease the claims took, so a newer event claimed after
-        # it never reaches ServiceNow before them.
-        mapped, deadline = run.order(mapped, guard, deadline, owner or container.owner)
-    for chunk in chunks(mapped, container.settings.delivery.batch_max_records):
-        run.send(chunk, deadline)
+    _order_and_send(run, mapped, guard, deadline, owner=owner or container.owner, cap=cap)
     if run.unanswered and container.guard() is not None:
         container.abandon_leases()
     _count(run)

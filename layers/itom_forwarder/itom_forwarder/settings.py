@@ -88,8 +88,37 @@ def _env_field_templates(env: Mapping[str, str]) -> FieldTemplates:
         raise ConfigError(f"FIELD_TEMPLATES: {error}") from None
 
 
+# The AWS services' formats: the env var naming each one's ITOM source, by service key.
+AWS_EVENT_SOURCE_SETTINGS = {
+    "health": "HEALTH_EVENT_SOURCE",
+    "guardduty": "GUARDDUTY_EVENT_SOURCE",
+    "securityhub": "SECURITYHUB_EVENT_SOURCE",
+    "config": "CONFIG_EVENT_SOURCE",
+    "devopsguru": "DEVOPSGURU_EVENT_SOURCE",
+}
+# AWS Health's severity of an open event, by eventTypeCategory: the env var of each.
+HEALTH_SEVERITY_SETTINGS = {
+    "issue": "HEALTH_SEVERITY_ISSUE",
+    "investigation": "HEALTH_SEVERITY_INVESTIGATION",
+    "scheduledChange": "HEALTH_SEVERITY_SCHEDULED_CHANGE",
+    "accountNotification": "HEALTH_SEVERITY_ACCOUNT_NOTIFICATION",
+}
+
+
 def _mapping(env: Mapping[str, str]) -> MappingOptions:
+    defaults = MappingOptions()
     return MappingOptions(
+        aws_event_sources={
+            service: env.get(name, "").strip() or defaults.aws_event_sources[service]
+            for service, name in AWS_EVENT_SOURCE_SETTINGS.items()
+        },
+        health_severity_by_category={
+            category: _env_severity(env, name, defaults.health_severity_by_category[category])
+            for category, name in HEALTH_SEVERITY_SETTINGS.items()
+        },
+        config_noncompliant_severity=_env_severity(
+            env, "CONFIG_SEVERITY_NON_COMPLIANT", defaults.config_noncompliant_severity
+        ),
         alarm_source=env.get("EVENT_SOURCE", "").strip() or MappingOptions.alarm_source,
         severity_by_alarm_state={
             "ALARM": _env_severity(env, "SEVERITY_ALARM", "2"),

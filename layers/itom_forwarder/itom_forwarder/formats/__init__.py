@@ -11,6 +11,7 @@ from typing import Any
 
 from itom_forwarder.formats import alertmanager, generic, grafana, plain_text
 from itom_forwarder.formats.alarms import alarm_action, eventbridge, sns_notification
+from itom_forwarder.formats.aws_events import config_rules, devops_guru, guardduty, health, securityhub
 from itom_forwarder.formats.json_values import decode_json
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
@@ -27,6 +28,11 @@ FORMATS: tuple[tuple[str, Callable[[object], bool], Mapper], ...] = (
     ("cloudwatch_alarm", sns_notification.is_alarm_notification, sns_notification.to_events),
     ("eventbridge_alarm", eventbridge.is_alarm_state_change, eventbridge.to_events),
     ("alarm_action", alarm_action.is_alarm_action, alarm_action.to_events),
+    ("guardduty", guardduty.is_guardduty, guardduty.to_events),
+    ("securityhub", securityhub.is_securityhub, securityhub.to_events),
+    ("devops_guru", devops_guru.is_devops_guru, devops_guru.to_events),
+    ("aws_health", health.is_aws_health, health.to_events),
+    ("config_compliance", config_rules.is_config_compliance, config_rules.to_events),
     # Grafana's webhook is Alertmanager's shape with a version "1" or an orgId: before it.
     ("grafana", grafana.is_grafana, grafana.to_events),
     ("alertmanager", alertmanager.is_alertmanager, alertmanager.to_events),

@@ -22,5 +22,21 @@ class MappingOptions:
         default_factory=lambda: {"ALARM": "2", "OK": "0", "INSUFFICIENT_DATA": "4"}
     )
     default_severity: str = "4"
-    # Deployment-wide field templates of the alarm formats (None: none set).
+    # Deployment-wide field templates of the AWS formats (None: none set).
     field_templates: FieldTemplates | None = None
+    # The ITOM `source` of each EventBridge service's events, by the format's service key.
+    aws_event_sources: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "health": "AWS Health",
+            "guardduty": "Amazon GuardDuty",
+            "securityhub": "AWS Security Hub",
+            "config": "AWS Config",
+            "devopsguru": "Amazon DevOps Guru",
+        }
+    )
+    # AWS Health: the severity of an open event by its eventTypeCategory.
+    health_severity_by_category: Mapping[str, str] = field(
+        default_factory=lambda: {"issue": "2", "investigation": "3", "scheduledChange": "4", "accountNotification": "5"}
+    )
+    # AWS Config: the severity of a NON_COMPLIANT evaluation (3 Minor).
+    config_noncompliant_severity: str = "3"

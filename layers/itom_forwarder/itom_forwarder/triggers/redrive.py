@@ -12,6 +12,8 @@ It understands what can be in the queue:
   - Lambda's DLQ messages after its asynchronous retries: the attributes RequestID,
     ErrorCode and ErrorMessage, and a body that is the original event (an SNS event, an
     EventBridge event, an alarm action, or an alert the forwarder takes directly),
+  - EventBridge's DLQ messages after a rule target's retries: the attributes RULE_ARN,
+    TARGET_ARN and ERROR_CODE, and a body that is the event,
   - OnFailure destination records (`requestContext` + `requestPayload`, the original event),
   - SNS notifications redriven from the buffered mode's queue (`Type: Notification`).
 Anything else (`{}`, a bare string, an event of no known shape) is unreadable: reported,
@@ -92,6 +94,9 @@ VISIBILITY_MARGIN_SECONDS = 60
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 # What Lambda writes on every message it puts in a function's DLQ.
 LAMBDA_DLQ_ATTRIBUTES = ("RequestID", "ErrorCode", "ErrorMessage")
+# What EventBridge writes on every event a rule target's retries could not deliver (with
+# ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS).
+EVENTBRIDGE_DLQ_ATTRIBUTES = ("RULE_ARN", "TARGET_ARN", "ERROR_CODE")
 EVENTBRIDGE_KEYS = frozenset({"detail-type", "source", "detail"})
 ORIGINAL_EVENTS = "an SNS event, an EventBridge event, an alarm action or an alert the forwarder takes"
 
@@ -100,7 +105,7 @@ ORIGINAL_EVENTS = "an SNS event, an EventBridge event, an alarm action or an ale
 class Message:
     """One DLQ message, read: its kind and the items to deliver."""
 
-    kind: str  # forwarder | lambda-dlq | on-failure | sns-notification
+    kind: str  # forwarder | lambda-dlq | eventbridge-dlq | on-failure | sns-notification
     items: list[Inbound]
 
 
@@ -172,9 +177,21 @@ def _sns_notification(message: Mapping[str, Any]) -> Message:
     return Message("sns-notification", [item])
 
 
+def _eventbridge_dlq(message: Mapping[str, Any], body: object) -> Message:
+    """EventBridge's DLQ message: the event a rule could not deliver, as the body."""
+    if not (isinstance(body, Mapping) and body.keys() >= EVENTBRIDGE_KEYS):
+        raise Unreadable("an EventBridge DLQ message whose body is not an EventBridge event")
+    attempts = (message.get("MessageAttributes") or {}).get("RETRY_ATTEMPTS") or {}
+    tried = str(attempts.get("StringValue") or "") if isinstance(attempts, Mapping) else ""
+    history = History(int(tried) if tried.isdigit() else 0, _sent_at(message))
+    return Message("eventbridge-dlq", _with_history(read_records(body), history, _sent_ms(message)))
+
+
 def _lambda_dlq(message: Mapping[str, Any], body: object) -> Message:
     """Lambda's own DLQ message: its attributes, and the original event as the body."""
     attributes: Mapping[str, Any] = message.get("MessageAttributes") or {}
+    if all(name in attributes for name in EVENTBRIDGE_DLQ_ATTRIBUTES):
+        return _eventbridge_dlq(message, body)
     if not all(name in attributes for name in LAMBDA_DLQ_ATTRIBUTES):
         raise Unreadable(
             "not a message the replay reads: no dead letter of the forwarder, OnFailure record or SNS"

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from itom_forwarder.formats.alarms.facts import AlarmFacts, Dimension
 from itom_forwarder.formats.alarms.overrides import parse_overrides, split_description
+from itom_forwarder.formats.customise import customised, template_values
 from itom_forwarder.formats.options import MappingOptions
-from itom_forwarder.itom_event import InvalidPayload, ItomEvent, format_time, normalise_severity, valid_text
+from itom_forwarder.itom_event import ItomEvent, format_time, valid_text
 
 # Dimensions that name the monitored entity itself, most specific first. A metric with
 # several (TargetGroup and LoadBalancer, ServiceName and ClusterName) names the first.
@@ -163,8 +164,8 @@ def _description(facts: AlarmFacts, description: str | None) -> str:
     return "\n".join(lines)
 
 
-def _template_values(facts: AlarmFacts, metric: _Metric, built_in: ItomEvent) -> dict[str, str]:
-    values = {
+def _template_values(facts: AlarmFacts, metric: _Metric) -> dict[str, object]:
+    values: dict[str, object] = {
         "alarm.name": facts.name,
         "alarm.arn": facts.arn,
         "alarm.state": facts.state,
@@ -183,8 +184,7 @@ def _template_values(facts: AlarmFacts, metric: _Metric, built_in: ItomEvent) ->
     values |= {f"tags.{key}": value for key, value in facts.tags.items()}
     if facts.contributor:
         values |= {f"contributor.{key}": value for key, value in facts.contributor.attributes.items()}
-    values |= {f"event.{key}": value for key, value in built_in.to_record().items() if key != "additional_info"}
-    return {key: str(value) for key, value in values.items() if value not in (None, "")}
+    return values
 
 
 def to_events(facts: AlarmFacts, options: MappingOptions, context: Mapping[str, object]) -> list[ItomEvent]:
@@ -233,14 +233,13 @@ def to_events(facts: AlarmFacts, options: MappingOptions, context: Mapping[str, 
         source_time=facts.changed_at,
         additional_info={key: value for key, value in info.items() if value not in (None, "", [], {})},
     )
-    templates = options.field_templates
-    templated = templates.render(_template_values(facts, metric, built_in)) if templates else {}
-    changes: dict[str, Any] = {**templated, **overrides.fields}
-    changes.pop("severity", None)
-    if "severity" in templated and facts.state not in overrides.severity_by_state:
-        try:
-            changes["severity"] = normalise_severity(templated["severity"], field_name="FIELD_TEMPLATES.severity")
-        except InvalidPayload as problem:
-            problems = [*info.get("override_problems", []), str(problem)]
-            changes["additional_info"] = {**built_in.additional_info, "override_problems": problems}
-    return [replace(built_in, **changes) if changes else built_in]
+    values = _template_values(facts, metric)
+    return [
+        customised(
+            built_in,
+            options.field_templates,
+            template_values(values, built_in),
+            overrides.fields,
+            severity_overridden=facts.state in overrides.severity_by_state,
+        )
+    ]

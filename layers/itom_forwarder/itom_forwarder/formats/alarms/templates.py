@@ -9,6 +9,8 @@ Placeholders are `{{namespace.name}}` (spaces inside the braces allowed):
     tags.<Key>          an alarm tag carried in the notification
     contributor.<Key>   an attribute of the time series (multi time series alarms)
     event.<field>       the built-in mapping's value of an ITOM field
+    health.<value>, guardduty.<value>, securityhub.<value>, config.<value>,
+    devopsguru.<value>  a value of that service's event (SIGNAL_VALUES below)
 
 A template naming an unknown value is refused when the function starts. A template whose
 values are missing for one alert (no such tag, a composite alarm without dimensions) is
@@ -41,6 +43,41 @@ ALARM_VALUES = (
     "contributor",
 )
 OPEN_NAMESPACES = ("dimensions", "tags", "contributor")
+# The values each EventBridge service's format offers, as `<service>.<value>` (its
+# resource's tags are `tags.<Key>` as for alarms). A template naming another service's
+# value is skipped for this one's events, so one FIELD_TEMPLATES serves every source.
+SIGNAL_VALUES: dict[str, tuple[str, ...]] = {
+    "health": (
+        "event_arn",
+        "service",
+        "event_type_code",
+        "category",
+        "status",
+        "scope",
+        "account",
+        "region",
+        "communication_id",
+    ),
+    "guardduty": ("id", "type", "severity", "title", "account", "region", "resource_type", "instance_id", "resource"),
+    "securityhub": (
+        "id",
+        "product_arn",
+        "product_name",
+        "title",
+        "severity",
+        "workflow_status",
+        "record_state",
+        "compliance_status",
+        "generator_id",
+        "type",
+        "account",
+        "region",
+        "resource_id",
+        "resource_type",
+    ),
+    "config": ("rule_name", "rule_arn", "resource_type", "resource_id", "compliance", "account", "region"),
+    "devopsguru": ("insight_id", "insight_type", "name", "severity", "status", "account", "region", "event"),
+}
 TEMPLATE_FIELDS = tuple(sorted(ITOM_FIELDS - {"additional_info", "time_of_event", "resolution_state"}))
 
 
@@ -56,10 +93,13 @@ def _check_placeholder(field_name: str, name: str) -> None:
         return
     if namespace == "event" and key in TEMPLATE_FIELDS:
         return
+    if key in SIGNAL_VALUES.get(namespace, ()):
+        return
     known = ", ".join(
         [f"alarm.{value}" for value in ALARM_VALUES]
         + [f"{space}.<name>" for space in OPEN_NAMESPACES]
         + ["event.<field>"]
+        + [f"{space}.{{{','.join(values)}}}" for space, values in SIGNAL_VALUES.items()]
     )
     raise TemplateError(f"{field_name}: unknown value {{{{{name}}}}} (known: {known})")
 
