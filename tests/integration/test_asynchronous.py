@@ -147,9 +147,11 @@ def test_retries_stop_before_the_invocation_deadline(stack: LocalStack) -> None:
 def test_slow_instance_times_out_inside_the_invocation(stack: LocalStack) -> None:
     stack.emulator.inject_delay(6, count=3)
     started = time.monotonic()
+    # 5 s, of which 2 s are kept back: room for the secret read and the claim on a busy
+    # machine before the POST the instance does not answer.
     with pytest.raises(TransientFailure, match="did not answer"):
-        stack.invoke(load("sns-cloudwatch-alarm.json"), timeout_seconds=4)
-    assert time.monotonic() - started < 4
+        stack.invoke(load("sns-cloudwatch-alarm.json"), timeout_seconds=5)
+    assert time.monotonic() - started < 5
     wait_for_answers(stack)
 
 
