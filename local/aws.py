@@ -47,6 +47,7 @@ class _CountingApp:
         self._app = app
         self._calls = calls
         self._lock = lock
+        self._dynamodb_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == CALLS_PATH:
@@ -65,6 +66,13 @@ class _CountingApp:
         if operation:
             with self._lock:
                 self._calls[f"{service}.{operation}"] += 1
+        if service == "dynamodb":
+            # moto's DynamoDB is not thread-safe: a transaction deep-copies every table, and
+            # a client's retry arriving meanwhile (its first attempt timed out on a slow
+            # moto) changed them under it ("dictionary changed size during iteration").
+            # DynamoDB itself serialises what touches one item; here, one request at a time.
+            with self._dynamodb_lock:
+                return list(self._app(environ, start_response))
         return self._app(environ, start_response)
 
 
