@@ -359,10 +359,11 @@ def test_a_large_group_kept_during_an_outage_is_counted_once_per_request(
 
 
 def test_a_group_taking_longer_than_one_lease_is_claimed_post_by_post(make_stack: StackFactory) -> None:
-    """4 POSTs of 1.2 s each outlast the 3 s lease of the local stack: each POST's keys are
-    claimed just before it, so every alert is delivered, none dead-lettered for want of time."""
-    stack = make_stack(environment={"BATCH_MAX_RECORDS": "25"})  # moto's transactions are slow
-    stack.emulator.inject_delay(1.2, count=4)
+    """4 POSTs of 1.5 s each outlast a 5 s lease: each POST's keys are claimed just before it,
+    so every alert is delivered, none dead-lettered for want of time. (The lease leaves 3.5 s
+    for moto's claim, which is slow under CI load, before each POST.)"""
+    stack = make_stack(environment={"BATCH_MAX_RECORDS": "25", "ALERT_STATE_LEASE_SECONDS": "5"})
+    stack.emulator.inject_delay(1.5, count=4)
     stack.aws.reset_calls()
     group = alertmanager_group(100)
     result = stack.invoke(rest_event("/alertmanager", json.dumps(group), headers=bearer_headers(stack.bearer_token)))
