@@ -1,14 +1,15 @@
-"""Measurements that need a fresh interpreter: `python -m bench.child <what> [--oauth]`.
-Prints one JSON object. The environment (servers, secret, DLQ) comes from the parent."""
+"""Measurements of memory that need a fresh interpreter: `python -m bench.child <what>`.
+Prints one JSON object. The environment (servers, secret, DLQ) comes from the parent. (The
+cold-start processes are bench/cold.py: they must import nothing of the bench.)"""
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
 import sys
-import time
 from typing import Any
 
 from local.lambda_context import LocalLambdaContext
@@ -23,43 +24,14 @@ def _rss_mb(field: str = "VmRSS") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def first_invocation() -> dict[str, Any]:
-    """A cold start, step by step: handler import, secret read, client (OAuth: key load),
-    token request, first POST; then the same done by one lambda_handler call."""
-    add_code_paths()
-    started = time.perf_counter()
-    import app  # noqa: F401 - the import is what is measured
-
-    imported = time.perf_counter()
-    from requests import Request
-
-    from bench.events import sns_alarm
-    from itom_forwarder.container import current
-    from itom_forwarder.servicenow import EVENT_API_PATH
-
-    container = current()
-    container.connections.current()
-    secret_read = time.perf_counter()
-    client = container.client()
-    client_built = time.perf_counter()
-    prepared = Request("POST", client.connection.instance_url + EVENT_API_PATH).prepare()
-    client.auth(prepared)  # basic: sets the header; OAuth: fetches the token
-    authorised = time.perf_counter()
-    from itom_forwarder import formats
-    from itom_forwarder.inbound import read_records
-
-    [inbound] = read_records(sns_alarm(0))
-    _, events = formats.to_events(inbound.notification, container.settings.mapping)
-    client.send([event.to_record() for event in events], time.monotonic() + 30)
-    posted = time.perf_counter()
-    return {
-        "import_ms": (imported - started) * 1000,
-        "secret_read_ms": (secret_read - imported) * 1000,
-        "client_ms": (client_built - secret_read) * 1000,
-        "token_ms": (authorised - client_built) * 1000,
-        "first_post_ms": (posted - authorised) * 1000,
-        "total_ms": (posted - started) * 1000,
-    }
+def _reset_peak() -> bool:
+    """Resets the peak RSS (VmHWM) to the current RSS, where Linux allows (clear_refs 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def memory(invocations: int) -> dict[str, Any]:
@@ -84,16 +56,40 @@ def memory(invocations: int) -> dict[str, Any]:
     }
 
 
+def batch_memory(kind: str, records: int) -> dict[str, Any]:
+    """The RSS one batch of `records` adds at its peak, in a container warmed by a batch of
+    10 of the same kind (secret, connection, code paths): the RSS just before (the event
+    built, as Lambda's runtime hands it over), the peak during (VmHWM reset before, where
+    Linux allows; else ru_maxrss, which may hold an earlier peak: an upper bound)."""
+    add_code_paths()
+    import app
+    from bench.events import generic_batch, sqs_batch
+
+    def make(start: int, count: int) -> dict[str, Any]:
+        return sqs_batch(start, count, distinct=True) if kind == "sqs" else generic_batch(start, count)
+
+    app.lambda_handler(make(0, 10), LocalLambdaContext())
+    event, context = make(10, records), LocalLambdaContext()
+    gc.collect()
+    reset = _reset_peak()
+    before = _rss_mb()
+    app.lambda_handler(event, context)
+    peak = _rss_mb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"records": records, "rss_before_mb": before, "peak_mb": peak, "rss_after_mb": _rss_mb(), "reset": reset}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["first-invocation", "memory"])
+    parser.add_argument("what", choices=["memory", "batch-memory"])
     parser.add_argument("--invocations", type=int, default=10_000)
+    parser.add_argument("--kind", choices=["sqs", "generic"], default="sqs")
+    parser.add_argument("--records", type=int, default=1000)
     args = parser.parse_args()
     # The function's logs and EMF lines go where Lambda's would, not into our JSON.
     devnull = os.open(os.devnull, os.O_WRONLY)
     real_stdout = os.dup(1)
     os.dup2(devnull, 1)
-    result = first_invocation() if args.what == "first-invocation" else memory(args.invocations)
+    result = memory(args.invocations) if args.what == "memory" else batch_memory(args.kind, args.records)
     sys.stdout.flush()
     os.dup2(real_stdout, 1)
     print(json.dumps(result))

@@ -2,7 +2,8 @@
 
 By default every alert is the same alarm (one message key) in a new notification; with
 `distinct` each index is an alarm of its own (its name and ARN, so its message key, carry
-the index), as the ordering guard sees a storm of different alarms."""
+the index), as the ordering guard sees a storm of different alarms. `generic_batch`: a
+direct invocation of many generic alerts (the project's generic sample), distinct keys."""
 
 from __future__ import annotations
 
@@ -51,3 +52,19 @@ def sqs_batch(start: int, count: int, *, distinct: bool = False) -> dict[str, An
             notification["Subject"] = _alarm_of(sns["Subject"], index)
         records.append({"messageId": f"m-{index}", "eventSource": "aws:sqs", "body": json.dumps(notification)})
     return {"Records": records}
+
+
+@cache
+def _generic_record() -> dict[str, Any]:
+    """The generic alert of the project's sample (a Nagios disk alert in ITOM's fields)."""
+    event = json.loads((ROOT / "events" / "sns-generic-alert.json").read_text())
+    record: dict[str, Any] = json.loads(event["Records"][0]["Sns"]["Message"])
+    return record
+
+
+def generic_batch(start: int, count: int) -> dict[str, Any]:
+    """A direct invocation of `count` generic alerts (`{"records": [...]}`), each an alert of
+    its own (its message key carries the index)."""
+    record = _generic_record()
+    key = record["message_key"]
+    return {"records": [{**record, "message_key": f"{key}-{index}"} for index in range(start, start + count)]}

@@ -1,28 +1,39 @@
-"""The measurements. Each returns plain numbers; __main__ turns them into the table."""
+"""The measurements. Each returns plain numbers (JSON-able: a run's results are saved and
+combined with another interpreter's); __main__ turns them into the tables.
+
+Fairness: every event and Lambda context a timed loop hands to the handler is prepared
+before the loop starts (events copied, contexts created), so the handler's loop is charged
+exactly what the bare loops are: the calls themselves."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import json
+import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
+import jwt
 import requests
 
-from bench.events import sns_alarm, sqs_batch
+from bench.events import generic_batch, sns_alarm, sqs_batch
 from bench.naive_forwarder import naive_handler
-from bench.servers import ALERT_STATE_TABLE, ROOT, USER, Servers
-from local.aws import REGION
+from bench.servers import ALERT_STATE_TABLE, CLIENT_ID, KEY_ID, ROOT, USER, Servers
+from bench.sigv4 import sign
+from local.aws import LOCAL_ENVIRONMENT, REGION
 from local.lambda_context import LocalLambdaContext
 from local.runner import CODE_PATHS, add_code_paths
 
@@ -32,6 +43,9 @@ if TYPE_CHECKING:
 EVENT_API = "/api/global/em/jsonv2"
 CORRELATION_PATH = "Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId"
 Handler = Callable[[dict[str, Any], Any], Any]
+Invocation = tuple[dict[str, Any], LocalLambdaContext]
+T = TypeVar("T")
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 @contextlib.contextmanager
@@ -68,34 +82,144 @@ def function_environment(environment: dict[str, str]) -> Iterator[Handler]:
         os.environ.update(saved)
 
 
-def _process_seconds(code: str, env: dict[str, str]) -> float:
+def _timed(call: Callable[[T], object], items: Sequence[T]) -> float:
+    """Seconds per item of `call` over `items`, prepared beforehand."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)  # noqa: S603
-    return time.perf_counter() - started
+    for item in items:
+        call(item)
+    return (time.perf_counter() - started) / len(items)
+
+
+def _invocations(indices: range, *, distinct: bool = False) -> list[Invocation]:
+    """The SNS alarms of `indices` with their contexts, prepared outside any timing."""
+    return [(sns_alarm(index, distinct=distinct), LocalLambdaContext()) for index in indices]
+
+
+def _median_us(values: list[float]) -> float:
+    return statistics.median(values) * 1e6 if values else 0.0
+
+
+def _records_of(event: dict[str, Any]) -> list[dict[str, str]]:
+    """The records the forwarder's mapping makes of `event` (what its POST carries)."""
+    add_code_paths()
+    from itom_forwarder import formats
+    from itom_forwarder.formats import MappingOptions
+    from itom_forwarder.inbound import read_records
+
+    return [
+        item.to_record()
+        for inbound in read_records(event)
+        for item in formats.to_events(inbound.notification, MappingOptions())[1]
+    ]
+
+
+# ------------------------------------------------------------------------ cold start
+
+
+def _code_copies(folder: Path) -> dict[str, Path]:
+    """The function and the layer's package, copied twice without any bytecode: `source`
+    stays so (its runs write none: PYTHONDONTWRITEBYTECODE), `compiled` is compiled as a
+    build would ship it (unchecked-hash .pyc: used without looking at the source)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    copies = {}
+    for name in ("source", "compiled"):
+        copy = folder / name
+        shutil.copytree(CODE_PATHS[0], copy / "function", ignore=ignore)
+        shutil.copytree(CODE_PATHS[1] / "itom_forwarder", copy / "layer" / "itom_forwarder", ignore=ignore)
+        copies[name] = copy
+    subprocess.run(  # noqa: S603 - the interpreter's own compileall
+        [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(copies["compiled"])],
+        check=True,
+    )
+    return copies
+
+
+def _code_path(copy: Path) -> str:
+    return os.pathsep.join((str(copy / "function"), str(copy / "layer")))
+
+
+def _process(args: list[str], env: dict[str, str], result: Path | None) -> tuple[float, dict[str, Any]]:
+    """Seconds from spawn to exit of `python -P args`, and what it wrote to `result`."""
+    started = time.perf_counter()
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and scripts
+        [sys.executable, "-P", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if completed.returncode:
+        raise RuntimeError(f"{args} failed: {completed.stderr.decode()[-2000:]}")
+    figures: dict[str, Any] = json.loads(result.read_text()) if result else {}
+    return elapsed, figures
 
 
 def cold_start(servers: Servers, runs: int) -> dict[str, Any]:
-    env = {**os.environ, **servers.environment(), "PYTHONPATH": os.pathsep.join(str(p) for p in CODE_PATHS)}
-    samples: dict[str, list[float]] = {"bare": [], "floor": [], "handler": []}
-    for _ in range(runs):  # interleaved, so machine noise hits all three alike
-        samples["bare"].append(_process_seconds("pass", env))
-        samples["floor"].append(_process_seconds("import boto3, requests", env))
-        samples["handler"].append(_process_seconds("import app", env))
-    medians = {name: statistics.median(values) * 1000 for name, values in samples.items()}
-    trace = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import app"], env=env, capture_output=True, text=True, check=True
-    ).stderr
+    """Fresh processes, interleaved (the order rotating each round, so machine noise hits
+    all alike): a bare interpreter; the floor (bench/cold.py floor: requests, one signed
+    GetSecretValue, one POST); the handler's first invocation (bench/cold.py handler: import,
+    secret read, first POST) with the project's modules as source and compiled; the same
+    with OAuth (as source). Guard off (the floor makes no DynamoDB request either)."""
+    env = {**os.environ, **servers.environment(), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    script = str(ROOT / "bench" / "cold.py")
+    event = str(ROOT / "events" / "sns-cloudwatch-alarm.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        copies = _code_copies(folder)
+        body = folder / "body.json"
+        body.write_text(json.dumps({"records": _records_of(sns_alarm(0))}))
+        oauth = {**env, **servers.environment(oauth=True), "PYTHONPATH": _code_path(copies["source"])}
+        kinds: dict[str, tuple[list[str], dict[str, str]]] = {
+            "bare": (["-c", "pass"], env),
+            "floor": ([script, "floor", str(body)], {**env, "PYTHONPATH": str(ROOT)}),
+            "source": ([script, "handler", event], {**env, "PYTHONPATH": _code_path(copies["source"])}),
+            "compiled": ([script, "handler", event], {**env, "PYTHONPATH": _code_path(copies["compiled"])}),
+            "oauth": ([script, "handler", event], oauth),
+        }
+        names = list(kinds)
+        wall: dict[str, list[float]] = {name: [] for name in names}
+        figures: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        before = servers.stats()
+        for round_index in range(runs + 1):  # round 0 warms the page cache, not counted
+            for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+                args, child_env = kinds[name]
+                result = None if name == "bare" else folder / f"{name}-{round_index}.json"
+                seconds, found = _process(args if result is None else [*args, str(result)], child_env, result)
+                if round_index:
+                    wall[name].append(seconds * 1000)
+                    figures[name].append(found)
+        posts = servers.stats()["event_posts"] - before["event_posts"]
+        for name in ("source", "compiled", "oauth"):
+            module = figures[name][0]["module"]
+            copy = copies["compiled" if name == "compiled" else "source"]
+            assert module.startswith(str(copy)), (name, module)  # the copy ran, not the working tree
+        trace = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import app"],
+            env={**env, "PYTHONPATH": _code_path(copies["compiled"])},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
     rows = []
     for line in trace.splitlines()[1:]:
         _, cumulative_us, name = line.removeprefix("import time:").split("|")
         depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
         if depth <= 2 and name.strip() != "app":  # what the handler imports, two levels deep
             rows.append((int(cumulative_us), "  " * max(0, depth - 1) + name.strip()))
-    first = {
-        mode: _child(["first-invocation"], {**env, **servers.environment(oauth=mode == "oauth")})
-        for mode in ("basic", "oauth")
+
+    def median_of(name: str, key: str) -> float:
+        return float(statistics.median(found[key] for found in figures[name]))
+
+    return {
+        "runs": runs,
+        "wall_ms": {name: statistics.median(values) for name, values in wall.items()},
+        "import_ms": {name: median_of(name, "import_ms") for name in names if name != "bare"},
+        "aws_sdk": {
+            name: sorted({module for found in figures[name] for module in found["aws_sdk"]})
+            for name in ("source", "compiled", "oauth")
+        },
+        "botocore_submodules": max(found["botocore_submodules"] for found in figures["source"]),
+        "posts_per_process": posts / ((runs + 1) * (len(names) - 1)),
+        "top_imports": sorted(rows, reverse=True)[:8],
     }
-    return {"median_ms": medians, "runs": runs, "top_imports": sorted(rows, reverse=True)[:8], "first": first}
 
 
 def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -106,14 +230,7 @@ def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def _records_of(event: dict[str, Any]) -> list[dict[str, str]]:
-    add_code_paths()
-    from itom_forwarder import formats
-    from itom_forwarder.formats import MappingOptions
-    from itom_forwarder.inbound import read_records
-
-    [inbound] = read_records(event)
-    return [item.to_record() for item in formats.to_events(inbound.notification, MappingOptions())[1]]
+# ------------------------------------------------------------------ parts of a warm alert
 
 
 def mapping_microseconds(iterations: int) -> float:
@@ -147,16 +264,42 @@ def observability_microseconds(iterations: int) -> float:
         app.logger.info("Events delivered to ServiceNow", extra={"records": 1, "formats": ["x"], "attempts": 1})
 
     event = sns_alarm(0)
+    contexts = [LocalLambdaContext() for _ in range(iterations + 50)]
     with quiet_stdout():
-        for _ in range(50):
-            observed(event, LocalLambdaContext())
-        started = time.perf_counter()
-        for _ in range(iterations):
-            observed(event, LocalLambdaContext())
-        return (time.perf_counter() - started) / iterations * 1e6
+        _timed(lambda context: observed(event, context), contexts[:50])
+        return _timed(lambda context: observed(event, context), contexts[50:]) * 1e6
 
 
-# The shape of the guard's claim (itom_forwarder.ordering.guard), for a bare update like it.
+# ------------------------------------------------------------------------ DynamoDB floors
+
+
+class SignedDynamoDB:
+    """Bare DynamoDB requests: the JSON body and a SigV4 signature (bench/sigv4.py) made per
+    request, posted over one kept-alive `requests.Session`; the answer's status checked."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.url = endpoint + "/"
+        self.session = requests.Session()
+
+    def call(self, operation: str, request: dict[str, Any]) -> None:
+        body = json.dumps(request).encode()
+        headers = sign(
+            "POST",
+            self.url,
+            {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}"},
+            body,
+            service="dynamodb",
+            region=REGION,
+            access_key=LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+            secret_key=LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+            session_token=LOCAL_ENVIRONMENT["AWS_SESSION_TOKEN"],
+        )
+        response = self.session.post(self.url, data=body, headers=headers, timeout=10)
+        response.raise_for_status()
+
+
+# The shape of the guard's claim (itom_forwarder.ordering.guard): the baselines send the same
+# request, so moto's work (evaluating the expressions) is the same on both sides.
 _CLAIM_SHAPE = {
     "UpdateExpression": "SET source_time = :t, lease_until = :lease, lease_owner = :owner, expires_at = :expires",
     "ConditionExpression": "attribute_not_exists(source_time) OR source_time = :t"
@@ -165,29 +308,19 @@ _CLAIM_SHAPE = {
 }
 
 
-def _bare_update(dynamodb: Any, index: int, *, conditional: bool = False) -> None:
-    """A plain UpdateItem to the alert-state table: the floor of one claim. `conditional`:
-    with the claim's update and condition expressions (what moto spends evaluating them)."""
-    key = {"message_key": {"S": f"bench-bare-{'c' if conditional else ''}{index}"}}
-    if not conditional:
-        dynamodb.update_item(
-            TableName=ALERT_STATE_TABLE,
-            Key=key,
-            UpdateExpression="SET source_time = :t",
-            ExpressionAttributeValues={":t": {"N": str(index)}},
-        )
-        return
+def _claim_request(prefix: str, index: int) -> dict[str, Any]:
+    """An UpdateItem like the guard's claim of a new key, `prefix`-`index`."""
     now_ms = int(time.time() * 1000)
     values = {":t": str(index), ":now": str(now_ms), ":lease": str(now_ms + 10_000), ":expires": str(now_ms)}
-    dynamodb.update_item(
-        TableName=ALERT_STATE_TABLE,
-        Key=key,
-        ExpressionAttributeValues={
+    return {
+        "TableName": ALERT_STATE_TABLE,
+        "Key": {"message_key": {"S": f"bench-{prefix}-{index}"}},
+        "ExpressionAttributeValues": {
             **{name: {"N": value} for name, value in values.items()},
             ":owner": {"S": "bench"},
         },
         **_CLAIM_SHAPE,
-    )
+    }
 
 
 def _claim(guard: OrderingGuard, index: int, count: int = 1) -> None:
@@ -199,112 +332,128 @@ def _claim(guard: OrderingGuard, index: int, count: int = 1) -> None:
     guard.claim(claims, "bench", guard.lease_until(deadline_ms))
 
 
-def _seconds_each(call: Callable[[int], object], indices: range) -> float:
-    started = time.perf_counter()
-    for index in indices:
-        call(index)
-    return (time.perf_counter() - started) / len(indices)
+def _bearer_token(servers: Servers) -> str:
+    """An access token for the bare OAuth post, by the JWT bearer grant (as the naive
+    forwarder gets one), not through the forwarder's code."""
+    now = int(time.time())
+    claims = {"iss": CLIENT_ID, "aud": CLIENT_ID, "sub": USER, "iat": now, "exp": now + 3600, "jti": str(uuid.uuid4())}
+    assertion = jwt.encode(claims, servers.keys.private_key_pem, algorithm="RS256", headers={"kid": KEY_ID})
+    answer = requests.post(
+        servers.emulator_url + "/oauth_token.do",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "client_id": CLIENT_ID,
+            "client_secret": servers.client_secret,
+            "assertion": assertion,
+        },
+        timeout=10,
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
 
 
-def _median_us(values: list[float]) -> float:
-    return statistics.median(values) * 1e6 if values else 0.0
+# --------------------------------------------------------------------------- warm path
 
 
 def warm_path(servers: Servers, *, oauth: bool, alerts: int, rounds: int, guard: bool = False) -> dict[str, Any]:
     """Per alert through lambda_handler against a bare Session.post of the same body; with
-    the guard on, each alert is an alarm of its own (a claim of a new key) and the baseline
-    is the bare post plus a bare boto3 update_item to the table, over a kept-alive client."""
+    the guard on, each alert is an alarm of its own (a claim of a new key) and the baselines
+    are the bare post plus a bare UpdateItem of the claim's shape to the table over a
+    kept-alive connection: a signed `requests` POST (bench/sigv4.py) and boto3's
+    `update_item`."""
     body = json.dumps({"records": _records_of(sns_alarm(0))}).encode()
     bare = requests.Session()
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    signed = SignedDynamoDB(servers.aws_url)
+    headers, auth = _bare_credentials(servers, oauth=oauth)
+    per_round = max(1, alerts // rounds)
     with function_environment(servers.environment(oauth=oauth, guard=guard)) as handler, quiet_stdout():
         from itom_forwarder.container import current
 
-        def ours(index: int) -> None:
-            handler(sns_alarm(index, distinct=guard), LocalLambdaContext())
+        def ours(invocation: Invocation) -> None:
+            handler(*invocation)
 
         def post(_: int) -> None:
             bare.post(servers.emulator_url + EVENT_API, data=body, headers=headers, auth=auth, timeout=10)
 
-        def update(index: int) -> None:
-            _bare_update(dynamodb, index)
+        def boto3_update(index: int) -> None:
+            dynamodb.update_item(**_claim_request("boto3", index))
 
-        def conditional(index: int) -> None:
-            _bare_update(dynamodb, index, conditional=True)
+        def signed_update(index: int) -> None:
+            signed.call("UpdateItem", _claim_request("signed", index))
 
         warm_up = range(20)
-        _seconds_each(ours, warm_up)  # warm: secret, connection, token, code paths
-        if oauth:
-            prepared = requests.Request("POST", servers.emulator_url).prepare()
-            current().client().auth(prepared)
-            headers["Authorization"] = str(prepared.headers["Authorization"])
-            auth = None
-        else:
-            auth = (USER, servers.password)
-        _seconds_each(post, warm_up)
+        _timed(ours, _invocations(warm_up, distinct=guard))  # warm: secret, connection, token, code paths
+        _timed(post, warm_up)
         if guard:
-            _seconds_each(update, warm_up)
-            _seconds_each(conditional, warm_up)
+            _timed(boto3_update, warm_up)
+            _timed(signed_update, warm_up)
         client = current().client()
         records = json.loads(body)["records"]
-        per_round = max(1, alerts // rounds)
         guard_alone = current().guard()
-        times: dict[str, list[float]] = {
-            name: [] for name in ("ours", "post", "update", "conditional", "client", "claim")
-        }
-        for round_index in range(rounds):  # interleaved, so machine noise hits both alike
+        times: dict[str, list[float]] = {name: [] for name in ("ours", "post", "boto3", "signed", "client", "claim")}
+        for round_index in range(rounds):  # interleaved, so machine noise hits all alike
             alarms = range(20 + round_index * per_round, 20 + (round_index + 1) * per_round)  # new ones each round
-            times["post"].append(_seconds_each(post, alarms))
+            invocations = _invocations(alarms, distinct=guard)
+            times["post"].append(_timed(post, alarms))
             if guard:
-                times["update"].append(_seconds_each(update, alarms))
-            times["ours"].append(_seconds_each(ours, alarms))
-            times["client"].append(_seconds_each(lambda _: client.send(records, time.monotonic() + 30), alarms))
-            if guard_alone is not None:
-                times["claim"].append(_seconds_each(lambda index: _claim(guard_alone, index), alarms))
-                times["conditional"].append(_seconds_each(conditional, alarms))
+                times["signed"].append(_timed(signed_update, alarms))
+                times["boto3"].append(_timed(boto3_update, alarms))
+            times["ours"].append(_timed(ours, invocations))
+            if guard_alone is None:
+                times["client"].append(_timed(lambda _: client.send(records, time.monotonic() + 30), alarms))
+            else:
+                times["claim"].append(_timed(lambda index: _claim(guard_alone, index), alarms))
         # Work per warm alert, counted at the servers.
+        invocations = _invocations(range(20 + rounds * per_round, 20 + (rounds + 1) * per_round), distinct=guard)
         before = servers.stats()
-        _seconds_each(ours, range(20 + rounds * per_round, 20 + (rounds + 1) * per_round))
+        _timed(ours, invocations)
         after = servers.stats()
     work = {key: (after[key] - before[key]) / per_round for key in after if key != "events"}
-    # The baseline of a round is its bare post plus (guard on) its bare update, side by side.
-    baseline = [post + update for post, update in zip(times["post"], times["update"] or [0.0] * rounds, strict=True)]
-    ours_us, bare_us = _median_us(times["ours"]), _median_us(baseline)
-    return {
-        "ours_us": ours_us,
-        "bare_us": bare_us,
-        "post_us": _median_us(times["post"]),
-        "update_us": _median_us(times["update"]),
-        "conditional_us": _median_us(times["conditional"]),
-        "client_us": _median_us(times["client"]),
-        "claim_us": _median_us(times["claim"]),
-        "ratio": ours_us / bare_us,
-        "work_per_alert": work,
-    }
+    return _warm_summary(times, work, guard=guard)
 
 
-def throughput(servers: Servers, handler: Handler, alerts: int) -> float:
+def _bare_credentials(servers: Servers, *, oauth: bool) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """The bare post's headers and auth: a bearer token of its own, or the basic credentials."""
+    if oauth:
+        return {**JSON_HEADERS, "Authorization": f"Bearer {_bearer_token(servers)}"}, None
+    return dict(JSON_HEADERS), (USER, servers.password)
+
+
+def _warm_summary(times: dict[str, list[float]], work: dict[str, float], *, guard: bool) -> dict[str, Any]:
+    """Medians in µs; a round's baseline is its bare post plus (guard on) its bare update,
+    side by side; the ratio against the bare post (guard on: plus the signed update)."""
+    result: dict[str, Any] = {name + "_us": _median_us(values) for name, values in times.items() if values}
+    result["work_per_alert"] = work
+    extras = {"signed": times["signed"], "boto3": times["boto3"]} if guard else {"post": [0.0] * len(times["post"])}
+    for name, extra in extras.items():
+        result[f"bare_{name}_us"] = _median_us([post + more for post, more in zip(times["post"], extra, strict=True)])
+    result["ratio"] = result["ours_us"] / result["bare_signed_us" if guard else "bare_post_us"]
+    return result
+
+
+def _throughput(handler: Handler, invocations: list[Invocation]) -> float:
     with quiet_stdout():
-        started = time.perf_counter()
-        for index in range(alerts):
-            handler(sns_alarm(index), LocalLambdaContext())
-        return alerts / (time.perf_counter() - started)
+        return 1 / _timed(lambda invocation: handler(*invocation), invocations)
 
 
 def ours_against_naive(servers: Servers, *, oauth: bool, alerts: int) -> dict[str, float]:
     with function_environment(servers.environment(oauth=oauth)) as handler:
-        throughput(servers, handler, 10)
-        ours = throughput(servers, handler, alerts)
+        _throughput(handler, _invocations(range(10)))
+        ours = _throughput(handler, _invocations(range(alerts)))
     saved = dict(os.environ)
     os.environ.update(servers.environment(oauth=oauth))
     try:
-        throughput(servers, naive_handler, 3)
-        naive = throughput(servers, naive_handler, max(10, alerts // 5))
+        _throughput(naive_handler, _invocations(range(3)))
+        naive = _throughput(naive_handler, _invocations(range(max(10, alerts // 5))))
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {"ours_per_s": ours, "naive_per_s": naive, "ratio": ours / naive}
+    return {"ours_per_s": ours, "naive_per_s": naive, "ratio": ours / naive, "naive_us": 1e6 / naive}
+
+
+# ------------------------------------------------------------------- batches and storms
 
 
 def _dynamodb_work(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
@@ -337,12 +486,12 @@ def _timed_batch(servers: Servers, *, guard: bool, start: int, batch_size: int) 
         if guard:  # else moto may take longer than the guard's 2 s read timeout
             servers.empty_alert_state_table()
         handler(sqs_batch(start, batch_size, distinct=True), LocalLambdaContext())  # warm
-        event = sqs_batch(start + batch_size, batch_size, distinct=True)
+        event, context = sqs_batch(start + batch_size, batch_size, distinct=True), LocalLambdaContext()
         if guard:
             servers.empty_alert_state_table()
         before = servers.stats()
         started = time.perf_counter()
-        response = handler(event, LocalLambdaContext())
+        response = handler(event, context)
         elapsed = time.perf_counter() - started
         after = servers.stats()
         assert not response["batchItemFailures"], response
@@ -350,7 +499,7 @@ def _timed_batch(servers: Servers, *, guard: bool, start: int, batch_size: int) 
         guard_alone = current().guard()
         if guard_alone is not None:
             servers.empty_alert_state_table()
-            result["claim_seconds"] = _seconds_each(lambda index: _claim(guard_alone, index, batch_size), range(1))
+            result["claim_seconds"] = _timed(lambda index: _claim(guard_alone, index, batch_size), [0])
             result["work"] = _dynamodb_work(before, after)
     return result
 
@@ -363,6 +512,7 @@ def guarded_batch(servers: Servers, *, batch_size: int, rounds: int) -> dict[str
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     times: dict[str, list[float]] = {"off": [], "on": [], "claim": [], "bare": []}
     work: list[dict[str, int]] = []
+    posts: list[int] = []
     start = 2_000_000  # keys of their own
     for _ in range(rounds):
         off = _timed_batch(servers, guard=False, start=start, batch_size=batch_size)
@@ -372,6 +522,7 @@ def guarded_batch(servers: Servers, *, batch_size: int, rounds: int) -> dict[str
         times["on"].append(on["seconds"])
         times["claim"].append(on["claim_seconds"])
         work.append(on["work"])
+        posts.append(on["posts"])
         servers.empty_alert_state_table()
         _bare_transaction(dynamodb, 0, 1)  # the connection, once
         servers.empty_alert_state_table()
@@ -383,6 +534,7 @@ def guarded_batch(servers: Servers, *, batch_size: int, rounds: int) -> dict[str
         **medians,
         "batch_size": batch_size,
         "batches": rounds,
+        "posts_per_batch": max(posts),
         # The most any guarded batch needed, so one outlier cannot hide in an average.
         "dynamodb_per_batch": {key: max(w[key] for w in work) for key in work[0]},
         "dynamodb_min_per_batch": min(w["dynamodb_requests"] for w in work),
@@ -397,13 +549,11 @@ def storm(servers: Servers, *, alerts: int, batch_size: int, guard: bool = False
     offset = 1_000_000 if guard else 0  # keys of their own
     with function_environment(servers.environment(guard=guard)) as handler, quiet_stdout():
         handler(sns_alarm(offset, distinct=guard), LocalLambdaContext())
+        invocations = _invocations(range(offset, offset + alerts), distinct=guard)
         if guard:
             servers.empty_alert_state_table()
         before = servers.stats()
-        started = time.perf_counter()
-        for index in range(offset, offset + alerts):
-            handler(sns_alarm(index, distinct=guard), LocalLambdaContext())
-        elapsed = time.perf_counter() - started
+        elapsed = _timed(lambda invocation: handler(*invocation), invocations) * alerts
         after = servers.stats()
         result["direct"] = {
             "posts": after["event_posts"] - before["event_posts"],
@@ -411,34 +561,26 @@ def storm(servers: Servers, *, alerts: int, batch_size: int, guard: bool = False
             **_dynamodb_work(before, after),
         }
         offset += alerts
-        result["buffered"] = (_guarded_storm if guard else _buffered_storm)(
-            servers, handler, offset, alerts, batch_size
-        )
+        batches = [
+            (sqs_batch(start, min(batch_size, offset + alerts - start), distinct=guard), LocalLambdaContext())
+            for start in range(offset, offset + alerts, batch_size)
+        ]
+        result["buffered"] = _buffered_storm(servers, handler, batches, alerts, guard=guard)
     return result
 
 
-def _buffered_storm(servers: Servers, handler: Handler, offset: int, alerts: int, batch_size: int) -> dict[str, Any]:
-    before = servers.stats()
-    started = time.perf_counter()
-    for start in range(offset, offset + alerts, batch_size):
-        response = handler(sqs_batch(start, min(batch_size, offset + alerts - start)), LocalLambdaContext())
-        assert not response["batchItemFailures"]
-    elapsed = time.perf_counter() - started
-    after = servers.stats()
-    return {"posts": after["event_posts"] - before["event_posts"], "per_s": alerts / elapsed}
-
-
-def _guarded_storm(servers: Servers, handler: Handler, offset: int, alerts: int, batch_size: int) -> dict[str, Any]:
-    """As _buffered_storm, distinct alarms, the table emptied before each batch (not timed)."""
+def _buffered_storm(
+    servers: Servers, handler: Handler, batches: list[Invocation], alerts: int, *, guard: bool
+) -> dict[str, Any]:
+    """The batches one after the other; guard on, the table emptied before each (not timed)."""
     totals = {"posts": 0, "dynamodb_requests": 0, "update_items": 0, "transactions": 0}
     elapsed = 0.0
-    for start in range(offset, offset + alerts, batch_size):
-        servers.empty_alert_state_table()
+    for event, context in batches:
+        if guard:
+            servers.empty_alert_state_table()
         before = servers.stats()
         started = time.perf_counter()
-        response = handler(
-            sqs_batch(start, min(batch_size, offset + alerts - start), distinct=True), LocalLambdaContext()
-        )
+        response = handler(event, context)
         elapsed += time.perf_counter() - started
         after = servers.stats()
         assert not response["batchItemFailures"]
@@ -446,6 +588,94 @@ def _guarded_storm(servers: Servers, handler: Handler, offset: int, alerts: int,
         for key, value in _dynamodb_work(before, after).items():
             totals[key] += value
     return {**totals, "per_s": alerts / elapsed}
+
+
+_SENTINEL = 987_654_321  # an index found nowhere else in an event: replaced in the records
+
+
+def _bare_bodies(template: str, start: int, count: int, chunk: int) -> list[bytes]:
+    """POST bodies of the records of `count` alerts from `start` (the records of the
+    _SENTINEL alert, `template`, renumbered), `chunk` records to a body, as the forwarder
+    sends them."""
+    records = [record for index in range(start, start + count) for record in json.loads(
+        template.replace(str(_SENTINEL), str(index)))]  # fmt: skip
+    return [json.dumps({"records": records[at : at + chunk]}).encode() for at in range(0, count, chunk)]
+
+
+def _fit(sizes: Sequence[int], seconds: Sequence[float]) -> tuple[float, float]:
+    """Least-squares line through (size, seconds per batch): µs per record, µs per batch."""
+    slope, intercept = statistics.linear_regression(sizes, seconds)
+    return slope * 1e6, intercept * 1e6
+
+
+def batches(servers: Servers, *, sizes: Sequence[int], rounds: int) -> dict[str, Any]:
+    """Batches of `sizes` records through lambda_handler, guard off, one container: SQS
+    batches (buffered mode) of distinct alarms, and direct invocations of generic alerts;
+    against bare posts of the same records over a kept-alive session, split into as many
+    POSTs as the forwarder made for a batch of that size (counted at the emulator first).
+    Interleaved rounds; each round times enough batches of a size for ~300 records.
+    Everything prepared outside the timing."""
+    makers: dict[str, Callable[[int, int], dict[str, Any]]] = {
+        "sqs": lambda start, count: sqs_batch(start, count, distinct=True),
+        "generic": generic_batch,
+    }
+    templates = {kind: json.dumps(_records_of(make(_SENTINEL, 1))) for kind, make in makers.items()}
+    bare = requests.Session()
+    auth = (USER, servers.password)
+    times: dict[str, dict[int, list[float]]] = {
+        f"{kind}{side}": {size: [] for size in sizes} for kind in makers for side in ("", "_bare")
+    }
+    posts: dict[str, dict[int, int]] = {kind: {} for kind in makers}
+    index = 3_000_000  # keys of their own
+    with function_environment(servers.environment()) as handler, quiet_stdout():
+
+        def ours(invocation: Invocation) -> None:
+            response = handler(*invocation)
+            assert not response.get("batchItemFailures"), response
+
+        def post(bodies: list[bytes]) -> None:
+            for body in bodies:
+                bare.post(servers.emulator_url + EVENT_API, data=body, headers=JSON_HEADERS, auth=auth, timeout=10)
+
+        for make in makers.values():  # warm: secret, connection, code paths
+            ours((make(0, 10), LocalLambdaContext()))
+        post(_bare_bodies(templates["sqs"], 0, 10, 10))
+        for kind, make in makers.items():  # the forwarder's POSTs for a batch of each size
+            for size in sizes:
+                invocation = (make(index, size), LocalLambdaContext())
+                index += size
+                before = servers.stats()["event_posts"]
+                ours(invocation)
+                posts[kind][size] = servers.stats()["event_posts"] - before
+        plan = [(kind, size) for kind in makers for size in sizes] * rounds
+        for kind, size in plan:
+            repeat = max(1, 300 // size)
+            invocations = [(makers[kind](index + n * size, size), LocalLambdaContext()) for n in range(repeat)]
+            chunk = math.ceil(size / max(1, posts[kind][size]))
+            bodies = [_bare_bodies(templates[kind], index + (repeat + n) * size, size, chunk) for n in range(repeat)]
+            index += 2 * repeat * size
+            times[kind][size].append(_timed(ours, invocations))
+            times[f"{kind}_bare"][size].append(_timed(post, bodies))
+    result: dict[str, Any] = {"sizes": list(sizes), "rounds": rounds}
+    for name, by_size in times.items():
+        result[name] = _batch_summary(sizes, [statistics.median(by_size[size]) for size in sizes])
+    for kind, counts in posts.items():
+        result[kind]["posts"] = [counts[size] for size in sizes]
+    return result
+
+
+def _batch_summary(sizes: Sequence[int], seconds: list[float]) -> dict[str, Any]:
+    """µs per record at each size (median seconds per batch), and the fitted line."""
+    slope, intercept = _fit(sizes, seconds)
+    per_record = [each / size * 1e6 for each, size in zip(seconds, sizes, strict=True)]
+    return {"per_record_us": per_record, "slope_us": slope, "intercept_us": intercept}
+
+
+def batch_memory(servers: Servers, records: int) -> dict[str, Any]:
+    """Peak RSS during one batch of `records`, each kind in a fresh process (bench.child)."""
+    env = {**os.environ, **servers.environment(), "POWERTOOLS_LOG_LEVEL": "INFO"}
+    kinds = ("sqs", "generic")
+    return {kind: _child(["batch-memory", "--kind", kind, "--records", str(records)], env) for kind in kinds}
 
 
 def memory(servers: Servers, invocations: int) -> dict[str, Any]:

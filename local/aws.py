@@ -1,12 +1,18 @@
-"""Local AWS: moto's server on loopback, reached by the real boto3 clients over HTTP.
+"""Local AWS: moto's server on loopback, reached over HTTP by the forwarder's own signed
+requests (aws_api) and by the real boto3 clients.
 
-`LocalAws` starts moto's ThreadedMotoServer, points `AWS_ENDPOINT_URL` at it (boto3 honours
-it natively, so production code needs no switch), and counts the API calls it serves so
-tests and benchmarks can assert on work done at the server, e.g. Secrets Manager reads.
+`LocalAws` starts moto's ThreadedMotoServer, points `AWS_ENDPOINT_URL` at it (boto3 and
+aws_api honour it natively, so production code needs no switch), and counts the API calls
+it serves so tests and benchmarks can assert on work done at the server, e.g. Secrets
+Manager reads. Unlike moto, it checks every request's Signature Version 4 as AWS does,
+against the local secret key: a request signed wrong is refused (403
+InvalidSignatureException), so every test through it proves the signatures valid.
 """
 
 from __future__ import annotations
 
+import hmac
+import io
 import json
 import logging
 import os
@@ -15,12 +21,17 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 REGION = "eu-west-1"
-# moto accepts any credentials; these only keep boto3 from looking for real ones.
+# The only credentials the server takes (moto itself accepts any); they also keep boto3
+# from looking for real ones.
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -40,8 +51,61 @@ def free_port() -> int:
         return port
 
 
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+    "Access Key and signing method. Consult the service documentation for details."
+)
+
+
+def _wsgi_header(name: str) -> str:
+    if name in ("content-type", "content-length"):
+        return name.upper().replace("-", "_")
+    return "HTTP_" + name.upper().replace("-", "_")
+
+
+def signature_problem(environ: dict[str, Any], body: bytes) -> tuple[str, str] | None:
+    """Why AWS would refuse the request's signature (its error code and message), or None.
+    The signature is recomputed with botocore's signer from the method, the path, the
+    headers the request names in SignedHeaders, its body and the local secret key."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    algorithm, _, fields = authorization.partition(" ")
+    if algorithm != "AWS4-HMAC-SHA256":
+        return "MissingAuthenticationTokenException", "Missing Authentication Token"
+    parts = {name: value for name, _, value in (part.strip().partition("=") for part in fields.split(","))}
+    scope = parts.get("Credential", "").split("/")
+    names = [name for name in parts.get("SignedHeaders", "").split(";") if name]
+    headers = {name: environ.get(_wsgi_header(name)) for name in names}
+    timestamp = headers.get("x-amz-date")
+    if len(scope) != 5 or scope[4] != "aws4_request" or not timestamp or None in headers.values():
+        return "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and X-Amz-Date"
+    if scope[0] != LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"]:
+        return "UnrecognizedClientException", "The security token included in the request is invalid."
+    path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "/"))
+    request = AWSRequest(
+        method=environ["REQUEST_METHOD"],
+        url=f"http://{environ.get('HTTP_HOST', '')}{path}",
+        headers={name: str(value) for name, value in headers.items()},
+        data=body,
+    )
+    request.context["timestamp"] = timestamp
+    secret_key = LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"]
+    signer = SigV4Auth(Credentials(scope[0], secret_key), scope[3], scope[2])
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if timestamp[:8] != scope[1] or not hmac.compare_digest(expected, parts.get("Signature", "")):
+        return "InvalidSignatureException", SIGNATURE_MISMATCH
+    return None
+
+
+def _refusal(start_response: Callable[..., Any], code: str, message: str) -> list[bytes]:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))]
+    start_response("403 Forbidden", [*headers, ("x-amzn-ErrorType", code)])
+    return [body]
+
+
 class _CountingApp:
-    """WSGI middleware in front of moto: counts calls by `service.Operation`."""
+    """WSGI middleware in front of moto: counts calls by `service.Operation`, and refuses
+    what is not signed right, as AWS would."""
 
     def __init__(self, app: WsgiApp, calls: Counter[str], lock: threading.Lock) -> None:
         self._app = app
@@ -66,6 +130,13 @@ class _CountingApp:
         if operation:
             with self._lock:
                 self._calls[f"{service}.{operation}"] += 1
+        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            problem = signature_problem(environ, body)
+            if problem:
+                return _refusal(start_response, *problem)
         if service == "dynamodb":
             # moto's DynamoDB is not thread-safe: a transaction deep-copies every table, and
             # a client's retry arriving meanwhile (its first attempt timed out on a slow

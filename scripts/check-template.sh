@@ -33,6 +33,18 @@
 #      with aws:PrincipalOrgID), the same rules on it, the alarm topic's aws:SourceOrgID
 #      statement beside this account's, the CentralEventBusArn output; and in every scenario no
 #      Allow for principal "*" without an organisation condition,
+#      then the operations dashboard (issue 16) in the transformed template, against the code
+#      read statically (each function's add_metric names in the modules its handler can run,
+#      under its POWERTOOLS_METRICS_NAMESPACE, with the dimension service = its
+#      POWERTOOLS_SERVICE_NAME, with and without input_format, the dimension the code adds):
+#      with OperationsDashboard "true" (the defaults; and buffered, other timeouts, a
+#      MetricsNamespace with special characters) the dashboard and its DashboardUrl output, none
+#      with "false"; the body, rendered, valid dashboard JSON whose custom metrics (metric arrays
+#      and SEARCH expressions) are each emitted with that namespace, service and dimension set,
+#      whose AWS/SQS, AWS/Lambda and AWS/ApiGateway metrics name this stack's queues, functions
+#      and API only, whose alarm widget lists this stack's alarms, each function's Duration
+#      annotated with its Timeout x 1000 ms; and bodies mutated in one place (a misspelt metric,
+#      another namespace or service, another stack's queue or function, a wrong timeout) refused,
 #   1a. templates/member-account.yaml (plain CloudFormation, no transform): sam validate --lint
 #      (cfn-lint; it lints a template without the SAM transform too) as is and on an all-options
 #      copy (every Forward* "true"), then resolved per parameter combination: its toggles and
@@ -60,12 +72,12 @@
 #      hashes, the direct pins of requirements.in locked at their versions,
 #   4. sam build for arm64 with Python 3.13 (skipped with a clear message when no 3.13 exists;
 #      it starts in the background as soon as the SAM CLI is there, and its output is shown
-#      here), no x86_64 wheel in it; then the built layer against the lock: the arm64 wheels are
-#      downloaded again from the lock with pip checking every hash (SAM's builder fetches
-#      them by name and version, without the hashes), and the layer must hold exactly the
-#      locked distributions, each file identical to the hash-checked wheel's, and nothing
-#      else but the itom_forwarder package and its requirements files; then prints the
-#      unzipped sizes of the built functions and layer.
+#      here; the layer by layers/itom_forwarder/Makefile), no x86_64 wheel in it; then the
+#      built layer against the lock: the arm64 wheels are downloaded again from the lock with
+#      pip checking every hash, and the layer must hold exactly the locked distributions, each
+#      file identical to the hash-checked wheel's, and nothing else but the itom_forwarder
+#      package, its requirements files and bytecode (python3.13, unchecked-hash, beside every
+#      module); then prints the unzipped sizes of the built functions and layer.
 # The checks written in Python live in scripts/template_checks (typed, linted and
 # type-checked with the project) and run with the SAM CLI's Python, which has samtranslator.
 # Exits non-zero on any failure. Run from anywhere: bash scripts/check-template.sh
@@ -244,6 +256,9 @@ template_checks transformed template.yaml "$CHECK_DIR/transformed.json" "$OPTION
 log "Parameter combinations in the transformed template: ordering guard, redrive schedule, dead-letter age alarm, ingest secret, webhook routes, AWS service event rules, the organisation's central bus"
 template_checks scenarios "$CHECK_DIR/transformed.json"
 
+log "The operations dashboard: only metrics the code emits (namespace, service, dimensions), this stack's queues, functions, API and alarms, the timeout annotations"
+template_checks dashboard template.yaml "$CHECK_DIR/transformed.json"
+
 # --- 1a. the member accounts' template (plain CloudFormation: no transform; sam validate --lint
 # runs cfn-lint on it all the same) ------------------------------------------------------------
 log "sam validate --lint --region ${REGION}: ${MEMBER}"
@@ -292,7 +307,7 @@ if grep -rlE '^Tag: .*x86_64' --include=WHEEL "$BUILD_DIR" >/dev/null 2>&1; then
 fi
 
 template_checks layer "$LOCK" "$BUILD_DIR/ForwarderLayer/python" "$CHECK_DIR/wheels" \
-    --own itom_forwarder requirements.txt requirements.in
+    --own itom_forwarder requirements.txt requirements.in __pycache__
 
 log "Unzipped size of the build artefacts (Lambda limit: 250 MB function + layers)"
 du -sh "$BUILD_DIR/ForwarderFunction" "$BUILD_DIR/RedriveFunction" "$BUILD_DIR"/ForwarderLayer*

@@ -26,10 +26,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "I
 @metrics.log_metrics(capture_cold_start_metric=True)
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: an API event's headers hold the
 # sender's credentials.
-@logger.inject_lambda_context(
-    correlation_id_path="Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId",
-    clear_state=True,
-    log_event=False,
-)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.set_correlation_id(triggers.correlation_id(event))
     return triggers.handle(event, context)

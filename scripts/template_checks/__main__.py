@@ -63,6 +63,17 @@ def _member(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from template_checks.dashboard import DashboardCheckError, run
+
+    try:
+        run(args.template, args.transformed)
+    except DashboardCheckError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
 def _events(args: argparse.Namespace) -> int:
     from template_checks.events import run
 
@@ -125,6 +136,17 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("template", type=Path, help="templates/member-account.yaml")
     command.add_argument("transformed", type=Path, help="the transformed template.yaml (JSON, from `transformed`)")
     command.set_defaults(run=_member)
+
+    command = commands.add_parser(
+        "dashboard",
+        help=(
+            "the operations dashboard per parameter combination: only metrics the code emits (namespace, "
+            "service, dimensions), this stack's queues, functions, API and alarms, the timeout annotations"
+        ),
+    )
+    command.add_argument("template", type=Path, help="template.yaml (its functions' code is read)")
+    command.add_argument("transformed", type=Path, help="the transformed template.yaml (JSON, from `transformed`)")
+    command.set_defaults(run=_dashboard)
 
     command = commands.add_parser("events", help="sanity checks of the sample events")
     command.add_argument("directory", type=Path, nargs="?", default=Path("events"))

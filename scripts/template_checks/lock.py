@@ -8,7 +8,8 @@ build machine; the arm64 wheels of native packages it then fetches one by one, b
 version, without hashes. So check-template.sh downloads the arm64 wheels itself, from the
 lock with pip in hash-checking mode, and this checks that the built layer holds exactly the
 locked distributions, each file identical (sha256, from the wheel's RECORD) to the
-hash-checked wheel's.
+hash-checked wheel's. The layer's Makefile installs the wheels with pip and adds bytecode
+(`__pycache__`, files no RECORD lists); a wheel's command-line scripts are left out.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def _installed(layer: Path) -> dict[str, str]:
 
 
 def _installed_path(layer: Path, wheel_path: str, data_dir: str) -> Path:
-    """Where SAM puts a wheel's file: the purelib and platlib trees of the .data directory
+    """Where pip puts a wheel's file: the purelib and platlib trees of the .data directory
     are moved up to the top, anything else is unpacked as is."""
     for scheme in ("purelib", "platlib"):
         prefix = f"{data_dir}/{scheme}/"
@@ -171,6 +172,8 @@ def _compare_wheel(wheel: Path, layer: Path) -> WheelComparison:
     for row in rows:
         if not row:
             continue
+        if row[0].startswith(f"{data_dir}/scripts/"):
+            continue  # a command-line script (pip writes it to bin/ with a new #! line): not in the layer
         target = _installed_path(layer, row[0], data_dir)
         result.top_level.add(target.relative_to(layer).parts[0])
         if len(row) < 2 or not row[1]:
@@ -212,9 +215,32 @@ def check_layer(lock: Path, layer: Path, wheels: Path, own: Iterable[str]) -> st
         for entry in sorted(layer.iterdir())
         if entry.name not in accounted
     ]
+    problems += _bytecode_problems(layer)
     if problems:
         raise LockError(f"  FAIL {layer}: " + "; ".join(problems))
     return (
         f"  ok  {layer}: exactly the {len(expected)} locked distributions, {compared} files identical "
-        f"to the hash-checked arm64 wheels; nothing else but {', '.join(sorted(own))}"
+        f"to the hash-checked arm64 wheels; nothing else but {', '.join(sorted(own))}; bytecode for "
+        f"python3.13 beside every module (unchecked hash)"
     )
+
+
+# PEP 552: the flags word of a .pyc; 1 = hash-based, its source never checked.
+_UNCHECKED_HASH = 1
+
+
+def _bytecode_problems(layer: Path) -> list[str]:
+    """Every module of the layer must have its python3.13 bytecode, which Python uses without
+    looking at the source: the layer is read-only in Lambda, so a module without it is
+    compiled again at every cold start."""
+    missing, checked = [], []
+    for source in sorted(layer.rglob("*.py")):
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        if not compiled.is_file():
+            missing.append(str(source.relative_to(layer)))
+        elif int.from_bytes(compiled.read_bytes()[4:8], "little") != _UNCHECKED_HASH:
+            checked.append(str(source.relative_to(layer)))
+    problems = [f"{len(missing)} modules without python3.13 bytecode (e.g. {missing[0]})"] if missing else []
+    if checked:
+        problems.append(f"{len(checked)} modules with bytecode that checks its source (e.g. {checked[0]})")
+    return problems

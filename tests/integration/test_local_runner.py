@@ -4,8 +4,10 @@ function's own output through it: structured logs and metrics."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from typing import Any
 
 from tests.samples import ROOT, load
 
@@ -45,7 +47,7 @@ def test_runner_reports_a_missing_file() -> None:
     assert "no such event file: events/does-not-exist.json" in completed.stderr
 
 
-def test_logs_carry_the_correlation_id_and_metrics_the_input_format() -> None:
+def _function_output(log_level: str) -> list[dict[str, Any]]:
     """The function's own stdout, as CloudWatch Logs receives it (the local runner, verbose)."""
     completed = subprocess.run(
         [
@@ -61,16 +63,34 @@ def test_logs_carry_the_correlation_id_and_metrics_the_input_format() -> None:
         text=True,
         timeout=120,
         check=True,
+        env={**os.environ, "POWERTOOLS_LOG_LEVEL": log_level},
     )
-    documents = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+
+
+def test_logs_carry_the_correlation_id_and_metrics_the_input_format() -> None:
+    """At LogLevel DEBUG each delivery has its line, with the invocation's correlation id."""
+    documents = _function_output("DEBUG")
     delivered_logs = [d for d in documents if d.get("message") == "Events delivered to ServiceNow"]
     sns_message_id = load("sns-cloudwatch-alarm.json")["Records"][0]["Sns"]["MessageId"]
     sqs_message_id = load("sqs-buffered-batch.json")["Records"][0]["messageId"]
     assert [d["correlation_id"] for d in delivered_logs] == [sns_message_id, sqs_message_id]
-    assert all(d["level"] == "INFO" and "Records" not in json.dumps(d) for d in delivered_logs)  # no event logged
+    assert all(d["level"] == "DEBUG" and "Records" not in json.dumps(d) for d in delivered_logs)  # no event logged
     emf = [d for d in documents if "_aws" in d and "EventsDelivered" in d]
     assert [(d["input_format"], d["EventsDelivered"]) for d in emf] == [
         ("cloudwatch_alarm", [1.0]),
         ("cloudwatch_alarm", [3.0]),
     ]
     assert all("ServiceNowLatency" in d and d["_aws"]["CloudWatchMetrics"][0]["Namespace"] for d in emf)
+
+
+def test_at_info_a_first_attempt_delivery_logs_no_line_of_its_own_but_its_metrics() -> None:
+    """The default LogLevel (INFO): a delivery that went through at once is counted in the
+    invocation's EMF line (by input format), not logged on a line of its own."""
+    documents = _function_output("INFO")
+    assert [d for d in documents if d.get("message") == "Events delivered to ServiceNow"] == []
+    emf = [d for d in documents if "_aws" in d and "EventsDelivered" in d]
+    assert [(d["input_format"], d["EventsDelivered"]) for d in emf] == [
+        ("cloudwatch_alarm", [1.0]),
+        ("cloudwatch_alarm", [3.0]),
+    ]

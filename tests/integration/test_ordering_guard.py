@@ -497,20 +497,27 @@ def test_a_table_that_never_answers_is_a_transient_failure_not_a_crash(keys: int
     (the event is retried), for one key (UpdateItem) as for several (a transaction)."""
     import socket
 
-    import boto3
-    from botocore.config import Config
-
+    from itom_forwarder.aws_api import AwsJsonClient
     from itom_forwarder.ordering import Claim, GuardOptions, OrderingGuard
 
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        config = Config(connect_timeout=0.2, read_timeout=0.2, retries={"max_attempts": 1, "mode": "standard"})
         guard = OrderingGuard(
             GuardOptions("alert-state"),
-            lambda: boto3.client("dynamodb", endpoint_url=endpoint, config=config),
+            lambda: AwsJsonClient(
+                service="dynamodb",
+                signing_name="dynamodb",
+                target_prefix="DynamoDB_20120810",
+                json_version="1.0",
+                region="eu-west-1",
+                endpoint=endpoint,
+                connect_timeout=0.2,
+                read_timeout=0.2,
+                max_attempts=1,
+            ),
         )
         claims = [Claim(f"key-{index}", 1_000) for index in range(keys)]
-        with pytest.raises(GuardUnavailable, match="could not be written"):
+        with pytest.raises(GuardUnavailable, match=r"could not be written \(ReadTimeout\)"):
             guard.claim(claims, "owner", 2_000)

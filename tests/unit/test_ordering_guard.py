@@ -1,9 +1,13 @@
 """The ordering guard's pieces that need no DynamoDB: the table key of a message key, the
-guard's settings (off, refused, accepted) and which source time an event is ordered by
-(the format's time, else the SNS publish time, else when it first arrived)."""
+guard's settings (off, refused, accepted), which source time an event is ordered by (the
+format's time, else the SNS publish time, else when it first arrived), and what the guard
+makes of DynamoDB's answers (from a scripted server on loopback, over the real client):
+refusals with the item, cancellation reasons, throttling, the DynamoDB client's limits."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -14,9 +18,10 @@ from itom_forwarder.delivery import preflight, source_times
 from itom_forwarder.formats import Notification
 from itom_forwarder.inbound import Inbound, read_records
 from itom_forwarder.itom_event import ItomEvent
-from itom_forwarder.ordering import table_key
+from itom_forwarder.ordering import Claim, Decision, GuardOptions, GuardUnavailable, OrderingGuard, Verdict, table_key
 from itom_forwarder.settings import GUARD, Settings
 from tests.samples import load
+from tests.unit.aws_api.servers import Answer, ScriptedAws, client_for
 
 REQUIRED = {"SERVICENOW_SECRET_ID": "s", "DLQ_URL": "q"}
 STATE_CHANGE = datetime(2026, 11, 29, 8, 15, 42, 123456, tzinfo=UTC)
@@ -157,3 +162,108 @@ def test_a_cloudwatch_alarm_is_ordered_by_its_state_change_time(sample: str) -> 
     [first, *_] = read_records(load(sample))
     _, events = formats.to_events(first.notification, formats.MappingOptions())
     assert source_times(first, events, ARRIVAL_MS) == (STATE_CHANGE_MS,)
+
+
+# ---------------------------------------------------------------- DynamoDB's answers
+
+NOW_MS = 1_795_940_000_000
+CONDITION_FAILED = {"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": "failed"}
+CANCELLED = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"
+THROTTLED = {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException", "message": "slow"}
+
+
+@pytest.fixture
+def table() -> Iterator[ScriptedAws]:
+    server = ScriptedAws().start()
+    yield server
+    server.stop()
+
+
+def guard_of(table: ScriptedAws) -> OrderingGuard:
+    return OrderingGuard(GuardOptions("alert-state"), lambda: client_for(table.url), clock=lambda: NOW_MS / 1000)
+
+
+def item_of(source_ms: int, lease_ms: int | None = None) -> dict[str, dict[str, str]]:
+    fields = {"message_key": {"S": "k"}, "source_time": {"N": str(source_ms)}}
+    return {**fields, **({"lease_until": {"N": str(lease_ms)}} if lease_ms else {})}
+
+
+def test_one_key_is_one_conditional_update_item(table: ScriptedAws) -> None:
+    guard = guard_of(table)
+    assert guard.claim([Claim("k", 1000)], "owner", NOW_MS + 5000) == {"k": Decision(Verdict.ACCEPTED)}
+    request = json.loads(table.received[0].body)
+    assert table.received[0].headers["X-Amz-Target"] == "DynamoDB_20120810.UpdateItem"
+    assert request["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
+    assert request["Key"] == {"message_key": {"S": "k"}}
+    assert request["ExpressionAttributeValues"][":t"] == {"N": "1000"}
+    assert guard.requests == 1
+
+
+def test_a_refusal_is_read_from_the_item_dynamodb_returns(table: ScriptedAws) -> None:
+    table.script(
+        Answer(400, {**CONDITION_FAILED, "Item": item_of(2000)}),
+        Answer(400, {**CONDITION_FAILED, "Item": item_of(500, lease_ms=NOW_MS + 3000)}),
+    )
+    guard = guard_of(table)
+    superseded = guard.claim([Claim("k", 1000)], "owner", NOW_MS + 5000)["k"]
+    in_flight = guard.claim([Claim("k", 1000)], "owner", NOW_MS + 5000)["k"]
+    assert (superseded.verdict, superseded.recorded_ms) == (Verdict.SUPERSEDED, 2000)
+    assert (in_flight.verdict, in_flight.lease_until_ms) == (Verdict.IN_FLIGHT, NOW_MS + 3000)
+
+
+def test_a_cancelled_transaction_decides_by_each_reason_and_claims_the_rest_again(table: ScriptedAws) -> None:
+    reasons = [{"Code": "ConditionalCheckFailed", "Item": item_of(9000), "Message": "failed"}, {"Code": "None"}]
+    table.script(Answer(400, {"__type": CANCELLED, "message": "cancelled", "CancellationReasons": reasons}), Answer())
+    decisions = guard_of(table).claim([Claim("a", 1000), Claim("b", 1000)], "owner", NOW_MS + 5000)
+    assert (decisions["a"].verdict, decisions["b"].verdict) == (Verdict.SUPERSEDED, Verdict.ACCEPTED)
+    first, second = (json.loads(received.body) for received in table.received)
+    assert table.received[0].headers["X-Amz-Target"] == "DynamoDB_20120810.TransactWriteItems"
+    assert len(first["TransactItems"]) == 2
+    assert second["Key"] == {"message_key": {"S": "b"}}  # the one left: an UpdateItem
+
+
+def test_a_transaction_retried_by_the_client_keeps_its_idempotency_token(table: ScriptedAws) -> None:
+    """As boto3 does: the retry of a transaction whose answer was lost is not run twice."""
+    table.script(Answer(500, b"internal"), Answer())
+    decisions = guard_of(table).claim([Claim("a", 1000), Claim("b", 1000)], "owner", NOW_MS + 5000)
+    assert {decision.verdict for decision in decisions.values()} == {Verdict.ACCEPTED}
+    first, retry = (json.loads(received.body) for received in table.received)
+    assert first == retry
+    assert len(first["ClientRequestToken"]) == 36
+
+
+@pytest.mark.parametrize("keys", [1, 2])
+def test_a_throttled_table_is_unavailable_after_the_client_s_retry(table: ScriptedAws, keys: int) -> None:
+    table.script(Answer(400, THROTTLED), Answer(400, THROTTLED))
+    guard = guard_of(table)
+    with pytest.raises(GuardUnavailable, match=r"could not be written \(ProvisionedThroughputExceededException\)"):
+        guard.claim([Claim(f"k{index}", 1000) for index in range(keys)], "owner", NOW_MS + 5000)
+    assert (guard.requests, len(table.received)) == (1, 2)  # one claim, tried twice
+
+
+def test_a_transaction_cancelled_by_throttling_is_unavailable(table: ScriptedAws) -> None:
+    reasons = [{"Code": "ThrottlingError", "Message": "throttled"}, {"Code": "None"}]
+    table.script(Answer(400, {"__type": CANCELLED, "message": "cancelled", "CancellationReasons": reasons}))
+    with pytest.raises(GuardUnavailable, match=r"could not be written \(ThrottlingError\)"):
+        guard_of(table).claim([Claim("a", 1000), Claim("b", 1000)], "owner", NOW_MS + 5000)
+
+
+def test_a_refused_request_is_unavailable_with_its_code(table: ScriptedAws) -> None:
+    table.script(Answer(400, {"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", "message": "x"}))
+    with pytest.raises(GuardUnavailable, match=r"could not be written \(ResourceNotFoundException\)"):
+        guard_of(table).claim([Claim("a", 1000)], "owner", NOW_MS + 5000)
+
+
+def test_the_guard_s_dynamodb_client_connects_within_1_s_reads_within_2_s_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    client = Container(Settings.from_environ({**REQUIRED, "ALERT_STATE_TABLE": "t"})).dynamodb()
+    assert (client.connect_timeout, client.read_timeout, client.max_attempts) == (1, 2, 2)
+    assert (client.endpoint, client.signing_name, client.target_prefix) == (
+        "https://dynamodb.eu-west-1.amazonaws.com",
+        "dynamodb",
+        "DynamoDB_20120810",
+    )

@@ -7,9 +7,10 @@ import copy
 import importlib
 from typing import Any
 
+import jmespath
 import pytest
 
-from itom_forwarder.triggers import route, trigger_name
+from itom_forwarder.triggers import correlation_id, route, trigger_name
 from tests.events import http_event, rest_event, sns_event, sqs_event
 from tests.samples import EVENTS, load
 
@@ -113,3 +114,36 @@ def test_look_alikes_of_api_gateway_events_are_not_api_requests(event: dict[str,
 def test_route_gives_the_trigger_module_s_handle(event: object, module: str) -> None:
     handle = route(event)
     assert handle is importlib.import_module(f"itom_forwarder.triggers.{module}").handle
+
+
+# The JMESPath the handler used to give Powertools; correlation_id reads the same directly.
+CORRELATION_PATH = "Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in EVENTS.glob("*.json")))
+def test_the_correlation_id_of_each_sample_is_what_the_jmespath_gave(name: str) -> None:
+    event = load(name)
+    expected = jmespath.search(CORRELATION_PATH, event)
+    assert correlation_id(event) == (str(expected) if expected else None)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        "plain text",
+        [],
+        {},
+        {"Records": []},
+        {"Records": "x"},
+        {"Records": [None]},
+        {"Records": [{"Sns": "x", "messageId": "m-1"}]},
+        {"Records": [{"Sns": {"MessageId": ""}, "messageId": "m-2"}]},
+        {"Records": [{}], "requestContext": {"requestId": "r-1"}},
+        {"requestContext": {"requestId": 7}},
+        {"requestContext": []},
+    ],
+)
+def test_the_correlation_id_of_odd_shapes_is_what_the_jmespath_gives(event: Any) -> None:
+    expected = jmespath.search(CORRELATION_PATH, event) if isinstance(event, dict | list) else None
+    assert correlation_id(event) == (str(expected) if expected else None)

@@ -294,6 +294,8 @@ def _json_string(text: str) -> str:
 
 
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
+# An object of strings as compact JSON: json.dumps with these arguments builds an encoder per call.
+_encode_object: Callable[[Mapping[str, str]], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _info_entries(info: Mapping[str, object], limit: int) -> tuple[dict[str, str], int]:
@@ -307,9 +309,15 @@ def _info_entries(info: Mapping[str, object], limit: int) -> tuple[dict[str, str
         if len(entries) >= MAX_INFO_ENTRIES:
             left += 1
             continue
-        name = shorten_key(valid_text(key if isinstance(key, str) else stringify(key)), MAX_INFO_KEY)
+        if type(key) is str and len(key) <= MAX_INFO_KEY and key.isascii():
+            name = key  # the common case, as the line below would leave it
+        else:
+            name = shorten_key(valid_text(key if isinstance(key, str) else stringify(key)), MAX_INFO_KEY)
         # Past the limit the value is cut anyway; one more character keeps it over the limit.
-        entries[name] = valid_text(stringify(value)[: limit + 1])
+        text = value if type(value) is str else stringify(value)
+        if len(text) > limit:
+            text = text[: limit + 1]
+        entries[name] = text if text.isascii() else valid_text(text)
     return entries, left
 
 
@@ -388,6 +396,11 @@ def encode_additional_info(
     """
     entries, left = _info_entries(info, limit)
     left += omitted
+    if not left:
+        # The common case: everything fits as it is (what the plan below would also keep).
+        text = _encode_object(entries)
+        if utf16_len(text) <= limit:
+            return text
     while True:  # twice at most: once more when an entry of the input has the note's key
         names = list(entries)
         plan = _Plan(
@@ -411,7 +424,7 @@ def encode_additional_info(
     }
     if note:
         kept[TRUNCATED_NOTE_KEY] = _note(note)
-    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+    return _encode_object(kept)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Reading the secrets from Secrets Manager (Powertools' cached SecretsProvider): the
-ServiceNow connection, parsed with the connection's own validation, and the webhook
-credentials, parsed by webhook_auth.
+"""Reading the secrets from Secrets Manager (GetSecretValue, signed HTTPS through
+aws_api: no boto3 on the alert path), each cached by its document: the ServiceNow
+connection, parsed with the connection's own validation, and the webhook credentials,
+parsed by webhook_auth.
 
 `current()` is a cache hit on warm invocations; `refresh()` forces a read, used when
 ServiceNow refuses the credentials (the secret may have been rotated), and `reread()` when
@@ -10,18 +11,17 @@ a webhook credential does not match (it may have just been rotated).
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
 
+from itom_forwarder import __version__
+from itom_forwarder.aws_api import AwsApiError, AwsError, AwsJsonClient
 from itom_forwarder.failures import ConfigError, SecretUnavailable
 from itom_forwarder.servicenow import ServiceNowConnection, parse_connection
 from itom_forwarder.webhook_auth import CredentialsInvalid, WebhookCredentials, parse_credentials
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-__all__ = ["IngestSecret", "SecretConnections", "SecretDocument"]
+__all__ = ["IngestSecret", "SecretConnections", "SecretDocument", "secrets_manager_client"]
 
 # Errors that a retry will not fix: the operator must change the secret or the policy.
 PERMANENT_SECRET_ERRORS = frozenset(
@@ -42,52 +42,76 @@ MAX_ATTEMPTS = 2
 # The ingest secret is read again on a credential mismatch at most this often.
 REREAD_INTERVAL_SECONDS = 1.0
 
+ClientSource = AwsJsonClient | Callable[[], AwsJsonClient] | None
+
+
+def secrets_manager_client(environ: Mapping[str, str] | None = None) -> AwsJsonClient:
+    """Secrets Manager (JSON 1.1) where boto3 would find it: AWS_ENDPOINT_URL_SECRETS_MANAGER,
+    AWS_ENDPOINT_URL or the region's endpoint; the environment's credentials. A slow
+    Secrets Manager is a transient failure, not an invocation spent waiting."""
+    return AwsJsonClient.from_environment(
+        os.environ if environ is None else environ,
+        service="secretsmanager",
+        service_env_name="SECRETS_MANAGER",
+        endpoint_prefix="secretsmanager",
+        signing_name="secretsmanager",
+        target_prefix="secretsmanager",
+        json_version="1.1",
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        max_attempts=MAX_ATTEMPTS,
+        user_agent=f"aws-itom-forwarder/{__version__}",
+    )
+
 
 class SecretDocument:
-    """One secret holding a JSON object, read through Powertools' cached SecretsProvider:
-    a cache hit on warm invocations, a read at most every `max_age_seconds`, or a forced
-    one. What cannot be read is classified (a retry may help, or only the operator can)."""
+    """One secret holding a JSON object, read with GetSecretValue and cached here: a cache
+    hit on warm invocations, a read at most every `max_age_seconds` (0: every time), or a
+    forced one. What cannot be read is classified (a retry may help, or only the operator
+    can), and never cached.
 
-    def __init__(self, secret_id: str, *, max_age_seconds: int, provider: SecretsProvider | None = None) -> None:
+    `client` is the Secrets Manager client, or what builds it on first read (the
+    container's, shared by its secrets); by default one of its own from the environment."""
+
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        max_age_seconds: int,
+        client: ClientSource = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.secret_id = secret_id
         self._max_age = max_age_seconds
-        self._provider = provider
+        self._client_source = client
+        self._client: AwsJsonClient | None = client if isinstance(client, AwsJsonClient) else None
+        self._clock = clock
+        self._cached: tuple[str, float] | None = None  # the SecretString, and when its read began
 
-    def _secrets(self) -> SecretsProvider:
-        if self._provider is None:
-            from aws_lambda_powertools.utilities.parameters import SecretsProvider
-            from botocore.config import Config
-
-            # boto3's defaults wait 60 s per read and retry for minutes: far past an
-            # invocation's budget. A slow Secrets Manager is a transient failure instead.
-            self._provider = SecretsProvider(
-                boto_config=Config(
-                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                    read_timeout=READ_TIMEOUT_SECONDS,
-                    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
-                )
-            )
-        return self._provider
+    def _secrets(self) -> AwsJsonClient:
+        if self._client is None:
+            source = self._client_source
+            self._client = source() if callable(source) else secrets_manager_client()
+        return self._client
 
     def raw(self, *, force_fetch: bool = False) -> str:
         """The SecretString as stored."""
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        started = self._clock()
+        if not force_fetch and self._cached is not None and started - self._cached[1] < self._max_age:
+            return self._cached[0]
         try:
-            raw = self._secrets().get(self.secret_id, max_age=self._max_age, force_fetch=force_fetch)
-        except (GetParameterError, BotoCoreError, ClientError, AttributeError, OSError) as error:
-            # Powertools keeps the AWS error as __context__; its text never holds the value.
-            cause = error.__context__ if isinstance(error, GetParameterError) else error
-            response = getattr(cause, "response", None)
-            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-            what = str(error) if isinstance(error, GetParameterError) else type(error).__name__
-            text = f"secret {self.secret_id!r} could not be read: {what}"
-            if code in PERMANENT_SECRET_ERRORS:
+            answer = self._secrets().call("GetSecretValue", {"SecretId": self.secret_id})
+        except AwsError as error:
+            # The texts name the operation and AWS's error code and message, never a value.
+            text = f"secret {self.secret_id!r} could not be read: {error}"
+            if isinstance(error, AwsApiError) and error.code in PERMANENT_SECRET_ERRORS:
                 raise ConfigError(text) from None
             raise SecretUnavailable(text) from None
+        raw = answer.get("SecretString")
         if not isinstance(raw, str):
             raise ConfigError(f"secret {self.secret_id!r}: must be a SecretString holding a JSON object")
+        # Counted from before the read: the copy is never trusted longer than the max age.
+        self._cached = (raw, started)
         return raw
 
     def parse(self, raw: str) -> dict[str, object]:
@@ -109,9 +133,9 @@ class SecretConnections:
         *,
         max_age_seconds: int,
         allowed_hosts: tuple[str, ...],
-        provider: SecretsProvider | None = None,
+        client: ClientSource = None,
     ) -> None:
-        self._secret = SecretDocument(secret_id, max_age_seconds=max_age_seconds, provider=provider)
+        self._secret = SecretDocument(secret_id, max_age_seconds=max_age_seconds, client=client)
         self._allowed_hosts = allowed_hosts
         self._parsed: tuple[str, ServiceNowConnection] | None = None
 
@@ -139,10 +163,10 @@ class IngestSecret:
         secret_id: str,
         *,
         max_age_seconds: int,
-        provider: SecretsProvider | None = None,
+        client: ClientSource = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._secret = SecretDocument(secret_id, max_age_seconds=max_age_seconds, provider=provider)
+        self._secret = SecretDocument(secret_id, max_age_seconds=max_age_seconds, client=client, clock=clock)
         self._clock = clock
         self._parsed: tuple[str, WebhookCredentials] | None = None
         self._forced_at: float | None = None

@@ -23,20 +23,23 @@ def template_values(values: Mapping[str, object], built_in: ItomEvent) -> dict[s
     """`values` (namespaced: "alarm.name", "health.service"...) plus the built-in mapping's
     fields as `event.<field>`, as text, without the empty ones."""
     everything = dict(values)
-    everything |= {f"event.{key}": value for key, value in built_in.to_record().items() if key != "additional_info"}
+    fields = replace(built_in, additional_info={}, additional_info_omitted=0).to_record()  # not encoded for nothing
+    everything |= {f"event.{key}": value for key, value in fields.items()}
     return {key: str(value) for key, value in everything.items() if value not in (None, "")}
 
 
 def customised(
     built_in: ItomEvent,
     templates: FieldTemplates | None,
-    values: Mapping[str, str],
+    values: Mapping[str, object],
     override_fields: Mapping[str, str],
     *,
     severity_overridden: bool,
 ) -> ItomEvent:
-    """The built-in event with the templates rendered on `values` and the overrides applied."""
-    templated = templates.render(values) if templates else {}
+    """The built-in event with the templates rendered on `values` (namespaced, as
+    `template_values` takes them) and the overrides applied. Without templates the values
+    are never rendered: a warm alert does not pay for them."""
+    templated = templates.render(template_values(values, built_in)) if templates else {}
     changes: dict[str, Any] = {**templated, **override_fields}
     changes.pop("severity", None)
     if "severity" in templated and not severity_overridden:

@@ -22,7 +22,9 @@ moment apart both go, in their order.
 
 One key: one UpdateItem. Several: TransactWriteItems of up to 100 keys (one round trip;
 a cancelled transaction names each key's reason, and the keys that did not fail are
-claimed again in a second one), chunks of 100 one after the other.
+claimed again in a second one), chunks of 100 one after the other. Both go through the
+aws_api client (DynamoDB's JSON 1.0 protocol, signed HTTPS, no boto3); the request bodies
+are the low-level boto3 arguments, which are the wire format.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,11 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from itom_forwarder.aws_api import AwsApiError, AwsUnavailable
 from itom_forwarder.ordering.exceptions import GuardUnavailable
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    # The boto3 stubs' shapes, for type checking only: the payloads are DynamoDB's own JSON.
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, UpdateTypeDef
+
+    from itom_forwarder.aws_api import AwsJsonClient
 
 __all__ = ["Claim", "Decision", "GuardOptions", "OrderingGuard", "Verdict", "table_key"]
 
@@ -109,17 +115,14 @@ def table_key(message_key: str) -> str:
     return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
-def _response_of(error: Exception) -> Mapping[str, Any]:
-    """The parsed AWS answer an error carries; empty for a timeout or a dropped connection."""
-    response = getattr(error, "response", None)
-    return response if isinstance(response, Mapping) else {}
-
-
 def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    error_part = response.get("Error") if isinstance(response, Mapping) else None
-    code = error_part.get("Code") if isinstance(error_part, Mapping) else None
-    return str(code) if code else type(error).__name__
+    """AWS's error code; for no answer (a timeout, a dropped connection, throttled to the
+    last attempt) the last answer's code, else what happened."""
+    if isinstance(error, AwsApiError):
+        return error.code
+    if isinstance(error, AwsUnavailable):
+        return error.code or error.reason
+    return type(error).__name__
 
 
 def _decided(claim: Claim, item: Mapping[str, Any] | None) -> Decision:
@@ -139,18 +142,18 @@ class OrderingGuard:
     def __init__(
         self,
         options: GuardOptions,
-        client_factory: Callable[[], DynamoDBClient],
+        client_factory: Callable[[], AwsJsonClient],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.options = options
         self._client_factory = client_factory
-        self._client: DynamoDBClient | None = None
+        self._client: AwsJsonClient | None = None
         self._clock = clock
         self._count_lock = threading.Lock()
         self.requests = 0  # DynamoDB requests made (the soak and the benchmark report them)
 
-    def _table(self) -> DynamoDBClient:
+    def _table(self) -> AwsJsonClient:
         if self._client is None:
             self._client = self._client_factory()
         return self._client
@@ -238,11 +241,11 @@ class OrderingGuard:
     def _claim_one(self, claim: Claim, owner: str, lease_until_ms: int) -> Decision:
         self._counted()
         try:
-            self._table().update_item(**self._update(claim, owner, lease_until_ms))
-        except Exception as error:
+            self._table().call("UpdateItem", self._update(claim, owner, lease_until_ms))
+        except Exception as error:  # whatever it is, the event is retried, never sent unguarded
             code = _error_code(error)
-            if code == "ConditionalCheckFailedException":
-                return _decided(claim, _response_of(error).get("Item"))
+            if isinstance(error, AwsApiError) and code == "ConditionalCheckFailedException":
+                return _decided(claim, error.body.get("Item"))
             raise GuardUnavailable(f"the alert-state table could not be written ({code})") from None
         return Decision(Verdict.ACCEPTED)
 
@@ -254,11 +257,14 @@ class OrderingGuard:
             {"Update": self._update(claim, owner, lease_until_ms)} for claim in chunk
         ]
         self._counted()
+        # The token boto3 fills in by itself (an idempotency token): a retry of a transaction
+        # that was applied but whose answer was lost is answered as applied, not run again.
+        request = {"TransactItems": items, "ClientRequestToken": str(uuid.uuid4())}
         try:
-            self._table().transact_write_items(TransactItems=items)
-        except Exception as error:
+            self._table().call("TransactWriteItems", request)
+        except Exception as error:  # whatever it is, the event is retried, never sent unguarded
             code = _error_code(error)
-            reasons = _response_of(error).get("CancellationReasons")
+            reasons = error.body.get("CancellationReasons") if isinstance(error, AwsApiError) else None
             if code != "TransactionCanceledException" or not isinstance(reasons, list) or len(reasons) != len(chunk):
                 raise GuardUnavailable(f"the alert-state table could not be written ({code})") from None
             return self._cancelled(chunk, reasons)

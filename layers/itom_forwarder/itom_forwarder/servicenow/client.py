@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ProtocolError
 
 from itom_forwarder.failures import ConfigError, FailureReason, PermanentFailure, TransientFailure
@@ -49,6 +51,8 @@ logger = Logger(child=True)
 metrics = Metrics()
 
 EVENT_API_PATH = "/api/global/em/jsonv2"
+# The event API's body as compact JSON (one encoder, not one built by json.dumps per POST).
+_encode_body = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 BACKOFF_CAP_SECONDS = 8.0
 # The least time worth starting a request with: below this, give the time back to the caller.
 MINIMUM_REQUEST_SECONDS = 0.5
@@ -118,6 +122,22 @@ def _warn_if_not_all_inserted(result: object, sent: int, text: str) -> None:
 class _Bound:
     connection: ServiceNowConnection
     auth: InstanceAuth
+    # The event API's URL, the headers every POST carries (the session's) and the session's
+    # adapter for that URL: what Session.post would work out again on every request.
+    event_url: str
+    headers: CaseInsensitiveDict[str]
+    adapter: BaseAdapter
+    verify: bool | str
+    proxies: dict[str, str]
+
+
+def _bound(session: requests.Session, connection: ServiceNowConnection, auth: InstanceAuth) -> _Bound:
+    url = connection.instance_url + EVENT_API_PATH
+    template = requests.PreparedRequest()
+    template.prepare(method="POST", url=url, headers=session.headers)
+    verify = True if session.verify is None else session.verify
+    adapter = session.get_adapter(url)
+    return _Bound(connection, auth, str(template.url), template.headers, adapter, verify, dict(session.proxies))
 
 
 class ServiceNowClient:
@@ -166,7 +186,8 @@ class ServiceNowClient:
 
                 self._token_cache = TokenCache()  # outlives connections: a new secret version keeps its token
             bind_session(self._session, connection, tls_verify=self._options.tls_verify)
-            self._bound = _Bound(connection, auth_for(connection, self._session, self._token_cache, self._clock))
+            auth = auth_for(connection, self._session, self._token_cache, self._clock)
+            self._bound = _bound(self._session, connection, auth)
         return self._bound
 
     def get(
@@ -208,7 +229,7 @@ class ServiceNowClient:
     def send(self, records: Sequence[dict[str, str]], deadline: float) -> Delivered:
         """POST all records in one request, retrying transient failures until `deadline`
         (a `clock()` time) or the configured attempts run out."""
-        body = json.dumps({"records": list(records)}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = _encode_body({"records": list(records)}).encode("utf-8")
         bound = self._bind()
         try:
             return self._send_renewing_token(bound, body, deadline, len(records))
@@ -282,15 +303,7 @@ class ServiceNowClient:
         until = started + remaining
         bound.auth.limit_to(until)  # a token request, if one is needed, within the same time
         try:
-            # Redirects are never followed: they could lead the credentials off the allowed hosts.
-            response = self._session.post(
-                bound.connection.instance_url + EVENT_API_PATH,
-                data=body,
-                auth=bound.auth,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+            response = self._post(bound, body, timeout)
             read_answer(response, until, self._clock)
         except TransientFailure as failure:  # the auth could not get a token just now
             return failure, self._backoff(attempt)
@@ -304,6 +317,22 @@ class ServiceNowClient:
             reason = FailureReason("deliver", f"cannot connect to the instance: {type(error).__name__}")
             return TransientFailure(reason, attempt), self._backoff(attempt)
         return self._classify(response, attempt, self._clock() - started, records)
+
+    def _post(self, bound: _Bound, body: bytes, timeout: tuple[float, float]) -> requests.Response:
+        """The POST, given straight to the session's adapter: the same request on the wire as
+        `Session.post` makes, with the proxy and TLS settings bound once (session.py), minus
+        the per-request work a warm alert would pay for nothing (merging settings, hooks,
+        cookies: the event API is stateless, each POST authenticated by its own header).
+        The adapter never follows a redirect: one could lead the credentials off the
+        allowed hosts."""
+        request = requests.PreparedRequest()
+        request.method = "POST"
+        request.url = bound.event_url
+        request.headers = bound.headers.copy()
+        request.headers["Content-Length"] = str(len(body))
+        request.body = body
+        bound.auth(request)
+        return bound.adapter.send(request, stream=True, timeout=timeout, verify=bound.verify, proxies=bound.proxies)
 
     def _classify(
         self, response: requests.Response, attempt: int, elapsed: float, records: int

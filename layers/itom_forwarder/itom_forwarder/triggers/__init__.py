@@ -15,7 +15,7 @@ from itom_forwarder import container, redaction
 from itom_forwarder.container import Container
 from itom_forwarder.inbound import records_of
 
-__all__ = ["Trigger", "handle", "route", "trigger_name"]
+__all__ = ["Trigger", "correlation_id", "handle", "route", "trigger_name"]
 
 Trigger = Callable[[Container, Any, Any], dict[str, Any]]
 
@@ -38,6 +38,25 @@ def trigger_name(event: object) -> str:
     if records_of(event, "eventSource", "aws:sqs") is not None:
         return "sqs_batch"
     return "asynchronous"  # SNS, EventBridge, alarm actions, direct generic alerts
+
+
+def correlation_id(event: object) -> str | None:
+    """The log's correlation id: the SNS message id, else the SQS message id, else the API
+    request id, read directly. The same as Powertools' JMESPath
+    `Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId`, which
+    costs a warm alert ~70 µs per invocation to evaluate."""
+    if not isinstance(event, Mapping):
+        return None
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], Mapping):
+        first = records[0]
+        sns = first.get("Sns")
+        value = (sns.get("MessageId") if isinstance(sns, Mapping) else None) or first.get("messageId")
+        if value:
+            return str(value)
+    request = event.get("requestContext")
+    value = request.get("requestId") if isinstance(request, Mapping) else None
+    return str(value) if value else None
 
 
 def route(event: object) -> Trigger:

@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from hypothesis import given
 
-from itom_forwarder.formats import MappingOptions, Notification, to_events
+from itom_forwarder.formats import MappingOptions
 from itom_forwarder.formats.alarms.templates import SIGNAL_VALUES, FieldTemplates
 from itom_forwarder.formats.aws_events import config_rules
-from itom_forwarder.formats.aws_events.common import Signal
-from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS, ItomEvent
+from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS
 from tests.samples import load
+from tests.unit.formats.aws_events.helpers import Mapper, info, map_with_every_wrong_type, template_values
 from tests.unit.formats.test_generated_inputs import (
     GENERATED,
-    WRONG_TYPES,
-    _message,
     _mutated,
-    _paths,
-    _replaced,
-    map_everything,
 )
 
 COMPLIANT = "config-aggregator-notifier-eventbridge-config-rules-compliance-change-compliant.json"
@@ -36,6 +30,8 @@ RULE_ARN = (
 ROLE = "AROAY66XCSFB4WL7AHL3V"
 KEY = f"aws.config:{RULE_ARN}:AWS::IAM::Role:{ROLE}:616241992003:eu-west-2"
 TOPIC = "arn:aws:sns:eu-west-2:616241992003:itom-forwarder-eventbridge"
+MAPPER = Mapper("config_compliance", TOPIC)
+record = MAPPER.record
 
 
 def sample() -> dict[str, Any]:
@@ -51,22 +47,6 @@ def non_compliant(event: dict[str, Any] | None = None) -> dict[str, Any]:
         complianceType="NON_COMPLIANT", resultRecordedTime="2020-12-16T18:46:39.210Z"
     )
     return event
-
-
-def record(event: object, options: MappingOptions | None = None, *, sns: bool = False) -> dict[str, str]:
-    notification = (
-        Notification(message=json.dumps(event), message_id="sns-1", topic_arn=TOPIC)
-        if sns
-        else Notification(message=json.dumps(event), origin="direct")
-    )
-    name, [only] = to_events(notification, options or MappingOptions())
-    assert name == "config_compliance"
-    return only.to_record()
-
-
-def info(item: dict[str, str]) -> dict[str, str]:
-    decoded: dict[str, str] = json.loads(item["additional_info"])
-    return decoded
 
 
 # ---------------------------------------------------------------- the real sample
@@ -255,17 +235,13 @@ def test_unicode_survives() -> None:
 
 
 def test_every_value_of_the_sample_takes_every_wrong_type() -> None:
-    for payload in (load(COMPLIANT), non_compliant()):
-        for path in list(_paths(payload)):
-            for wrong in WRONG_TYPES:
-                mutated = _replaced(copy.deepcopy(payload), path, wrong)
-                map_everything(Notification(message=_message(mutated), origin="direct"), api=False)
+    map_with_every_wrong_type(load(COMPLIANT), non_compliant())
 
 
 @GENERATED
 @given(_mutated(load(COMPLIANT)))
 def test_generated_config_events_map_or_are_refused_by_name(payload: object) -> None:
-    map_everything(Notification(message=_message(payload), message_id="m-1", topic_arn=TOPIC), api=False)
+    MAPPER.map_everywhere(payload)
 
 
 # ---------------------------------------------------------------- templates
@@ -295,13 +271,4 @@ def test_field_templates_use_config_values() -> None:
 
 
 def test_template_values_are_exactly_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: dict[str, object] = {}
-    original = config_rules.to_event
-
-    def spy(signal: Signal, options: MappingOptions, context: Mapping[str, object]) -> ItomEvent:
-        captured.update(signal.values)
-        return original(signal, options, context)
-
-    monkeypatch.setattr(config_rules, "to_event", spy)
-    record(sample())
-    assert set(captured) == set(SIGNAL_VALUES["config"])
+    assert template_values(monkeypatch, config_rules, MAPPER, sample()) == set(SIGNAL_VALUES["config"])

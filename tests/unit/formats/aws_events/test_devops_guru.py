@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from hypothesis import given
 
-from itom_forwarder.formats import MappingOptions, Notification, to_events
+from itom_forwarder.formats import MappingOptions
 from itom_forwarder.formats.alarms.templates import SIGNAL_VALUES, FieldTemplates
 from itom_forwarder.formats.aws_events import devops_guru
-from itom_forwarder.formats.aws_events.common import Signal
-from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS, ItomEvent
+from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS
 from tests.samples import load
+from tests.unit.formats.aws_events.helpers import Mapper, info, map_with_every_wrong_type, template_values
 from tests.unit.formats.test_generated_inputs import (
     GENERATED,
-    WRONG_TYPES,
-    _message,
     _mutated,
-    _paths,
-    _replaced,
-    map_everything,
 )
 
 OPEN = "devops-guru-servicenow-eventbridge-devops-guru-new-insight-open-low.json"
@@ -36,6 +30,8 @@ URL = (
 )
 TABLE = "myServerless-Stack-ShopsTableMonitorOper-5U9YUOFGHWXI"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:itom-forwarder-eventbridge"
+MAPPER = Mapper("devops_guru", TOPIC)
+mapped, record = MAPPER.mapped, MAPPER.record
 
 
 def sample() -> dict[str, Any]:
@@ -54,29 +50,6 @@ def later(event: dict[str, Any], detail_type: str, time: str, **detail: object) 
 
 def closed(event: dict[str, Any], time: str = "2022-11-15T06:12:09Z") -> dict[str, Any]:
     return later(event, "DevOps Guru Insight Closed", time)
-
-
-def mapped(
-    event: object, options: MappingOptions | None = None, *, sns: bool = False
-) -> tuple[str, list[dict[str, str]]]:
-    notification = (
-        Notification(message=json.dumps(event), message_id="sns-1", topic_arn=TOPIC)
-        if sns
-        else Notification(message=json.dumps(event), origin="direct")
-    )
-    name, events = to_events(notification, options or MappingOptions())
-    return name, [item.to_record() for item in events]
-
-
-def record(event: object, options: MappingOptions | None = None, *, sns: bool = False) -> dict[str, str]:
-    name, [only] = mapped(event, options, sns=sns)
-    assert name == "devops_guru"
-    return only
-
-
-def info(item: dict[str, str]) -> dict[str, str]:
-    decoded: dict[str, str] = json.loads(item["additional_info"])
-    return decoded
 
 
 def anomaly(metric: str = "Errors", **identifiers: object) -> dict[str, Any]:
@@ -443,19 +416,17 @@ def test_a_lone_surrogate_in_the_id_still_gives_a_link() -> None:
 
 
 def test_every_value_of_the_sample_takes_every_wrong_type() -> None:
-    payload = load(OPEN)
-    for path in list(_paths(payload)):
-        for wrong in WRONG_TYPES:
-            mutated = _replaced(copy.deepcopy(payload), path, wrong)
-            map_everything(Notification(message=_message(mutated), origin="direct"), api=False)
-            if devops_guru.is_devops_guru(mutated):  # still one: never refused, always one event
-                assert len(mapped(mutated)[1]) == 1
+    def still_one_event(mutated: object) -> None:
+        if devops_guru.is_devops_guru(mutated):  # still one: never refused, always one event
+            assert len(mapped(mutated)[1]) == 1
+
+    map_with_every_wrong_type(load(OPEN), check=still_one_event)
 
 
 @GENERATED
 @given(_mutated(load(OPEN)))
 def test_generated_devops_guru_events_map_or_are_refused_by_name(payload: object) -> None:
-    map_everything(Notification(message=_message(payload), message_id="m-1", topic_arn=TOPIC), api=False)
+    MAPPER.map_everywhere(payload)
 
 
 # ---------------------------------------------------------------- templates and tags
@@ -487,16 +458,7 @@ def test_field_templates_use_devops_guru_values() -> None:
 
 
 def test_template_values_are_exactly_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: dict[str, object] = {}
-    original = devops_guru.to_event
-
-    def spy(signal: Signal, options: MappingOptions, context: Mapping[str, object]) -> ItomEvent:
-        captured.update(signal.values)
-        return original(signal, options, context)
-
-    monkeypatch.setattr(devops_guru, "to_event", spy)
-    record(sample())
-    assert set(captured) == set(SIGNAL_VALUES["devopsguru"])
+    assert template_values(monkeypatch, devops_guru, MAPPER, sample()) == set(SIGNAL_VALUES["devopsguru"])
 
 
 def test_app_boundary_tags_are_tag_values_for_templates() -> None:

@@ -8,26 +8,21 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from hypothesis import given
 
-from itom_forwarder.formats import MappingOptions, Notification, to_events
+from itom_forwarder.formats import MappingOptions, to_events
 from itom_forwarder.formats.alarms.templates import SIGNAL_VALUES, FieldTemplates
 from itom_forwarder.formats.aws_events import guardduty
-from itom_forwarder.formats.aws_events.common import Signal, console_base
-from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS, ItomEvent
+from itom_forwarder.formats.aws_events.common import console_base
+from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS
 from tests.samples import load, notification_of
+from tests.unit.formats.aws_events.helpers import Mapper, info, map_with_every_wrong_type, template_values
 from tests.unit.formats.test_generated_inputs import (
     GENERATED,
-    WRONG_TYPES,
-    _message,
     _mutated,
-    _paths,
-    _replaced,
-    map_everything,
 )
 
 MEDIUM = "cloud-custodian-eventbridge-guardduty-finding-medium-ec2-dns.json"
@@ -36,6 +31,8 @@ SNS = "notify-slack-sns-eventbridge-guardduty-finding.json"
 FINDING = "b4b01b60fc24a199139f8f5f490edd81"
 KEY = f"aws.guardduty:883606788610:us-east-1:{FINDING}"
 TOPIC = "arn:aws:sns:us-east-1:883606788610:itom-forwarder-eventbridge"
+MAPPER = Mapper("guardduty", TOPIC)
+mapped, record = MAPPER.mapped, MAPPER.record
 
 
 def sample(name: str = MEDIUM) -> dict[str, Any]:
@@ -49,29 +46,6 @@ def archived(event: dict[str, Any], updated: str = "2017-12-08T21:32:49.865Z") -
     event["detail"]["service"]["archived"] = True
     event["detail"]["updatedAt"] = updated
     return event
-
-
-def mapped(
-    event: object, options: MappingOptions | None = None, *, sns: bool = False
-) -> tuple[str, list[dict[str, str]]]:
-    notification = (
-        Notification(message=json.dumps(event), message_id="sns-1", topic_arn=TOPIC)
-        if sns
-        else Notification(message=json.dumps(event), origin="direct")
-    )
-    name, events = to_events(notification, options or MappingOptions())
-    return name, [item.to_record() for item in events]
-
-
-def record(event: object, options: MappingOptions | None = None, *, sns: bool = False) -> dict[str, str]:
-    name, [only] = mapped(event, options, sns=sns)
-    assert name == "guardduty"
-    return only
-
-
-def info(item: dict[str, str]) -> dict[str, str]:
-    decoded: dict[str, str] = json.loads(item["additional_info"])
-    return decoded
 
 
 def with_resource(resource: dict[str, Any]) -> dict[str, Any]:
@@ -505,18 +479,13 @@ def test_unicode_survives() -> None:
 
 
 def test_every_value_of_each_sample_takes_every_wrong_type() -> None:
-    for name in (MEDIUM, HIGH):
-        payload = load(name)
-        for path in list(_paths(payload)):
-            for wrong in WRONG_TYPES:
-                mutated = _replaced(copy.deepcopy(payload), path, wrong)
-                map_everything(Notification(message=_message(mutated), origin="direct"), api=False)
+    map_with_every_wrong_type(load(MEDIUM), load(HIGH))
 
 
 @GENERATED
 @given(_mutated(load(MEDIUM)))
 def test_generated_guardduty_findings_map_or_are_refused_by_name(payload: object) -> None:
-    map_everything(Notification(message=_message(payload), message_id="m-1", topic_arn=TOPIC), api=False)
+    MAPPER.map_everywhere(payload)
 
 
 # ---------------------------------------------------------------- templates and overrides
@@ -549,16 +518,7 @@ def test_field_templates_use_guardduty_values() -> None:
 
 
 def test_template_values_are_exactly_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: dict[str, object] = {}
-    original = guardduty.to_event
-
-    def spy(signal: Signal, options: MappingOptions, context: Mapping[str, object]) -> ItomEvent:
-        captured.update(signal.values)
-        return original(signal, options, context)
-
-    monkeypatch.setattr(guardduty, "to_event", spy)
-    record(sample())
-    assert set(captured) == set(SIGNAL_VALUES["guardduty"])
+    assert template_values(monkeypatch, guardduty, MAPPER, sample()) == set(SIGNAL_VALUES["guardduty"])
 
 
 def test_itom_tags_of_the_instance_override_fields() -> None:

@@ -5,33 +5,30 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given
 
-from itom_forwarder.formats import MappingOptions, Notification, to_events
+from itom_forwarder.formats import MappingOptions
 from itom_forwarder.formats.alarms.templates import SIGNAL_VALUES, FieldTemplates
 from itom_forwarder.formats.aws_events import health
-from itom_forwarder.formats.aws_events.common import Signal, first_source_time
-from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS, InvalidPayload, ItomEvent, parse_time
+from itom_forwarder.formats.aws_events.common import first_source_time
+from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS, InvalidPayload, parse_time
 from tests.samples import load
+from tests.unit.formats.aws_events.helpers import Mapper, info, map_with_every_wrong_type, template_values
 from tests.unit.formats.test_generated_inputs import (
     GENERATED,
-    WRONG_TYPES,
-    _message,
     _mutated,
-    _paths,
-    _replaced,
-    map_everything,
 )
 
 OPEN = "aws-health-consumer-demo-eventbridge-aws-health-event-open-account-specific.json"
 NO_STATUS = "notify-slack-eventbridge-aws-health-event-issue-no-status.json"
 ARN = "arn:aws:health:us-west-2::event/AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED_90353408594353980"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:itom-forwarder-eventbridge"
+MAPPER = Mapper("aws_health", TOPIC)
+mapped, record = MAPPER.mapped, MAPPER.record
 
 
 def sample(name: str = OPEN) -> dict[str, Any]:
@@ -45,29 +42,6 @@ def closed(event: dict[str, Any], updated: str = "Thu, 27 Jan 2023 15:02:41 GMT"
     event["detail"]["statusCode"] = "closed"
     event["detail"]["lastUpdatedTime"] = updated
     return event
-
-
-def mapped(
-    event: object, options: MappingOptions | None = None, *, sns: bool = False
-) -> tuple[str, list[dict[str, str]]]:
-    notification = (
-        Notification(message=json.dumps(event), message_id="sns-1", topic_arn=TOPIC)
-        if sns
-        else Notification(message=json.dumps(event), origin="direct")
-    )
-    name, events = to_events(notification, options or MappingOptions())
-    return name, [item.to_record() for item in events]
-
-
-def record(event: object, options: MappingOptions | None = None, *, sns: bool = False) -> dict[str, str]:
-    name, [only] = mapped(event, options, sns=sns)
-    assert name == "aws_health"
-    return only
-
-
-def info(item: dict[str, str]) -> dict[str, str]:
-    decoded: dict[str, str] = json.loads(item["additional_info"])
-    return decoded
 
 
 # ---------------------------------------------------------------- the real samples
@@ -387,18 +361,13 @@ def test_unicode_survives() -> None:
 
 
 def test_every_value_of_each_sample_takes_every_wrong_type() -> None:
-    for name in (OPEN, NO_STATUS):
-        payload = load(name)
-        for path in list(_paths(payload)):
-            for wrong in WRONG_TYPES:
-                mutated = _replaced(copy.deepcopy(payload), path, wrong)
-                map_everything(Notification(message=_message(mutated), origin="direct"), api=False)
+    map_with_every_wrong_type(load(OPEN), load(NO_STATUS))
 
 
 @GENERATED
 @given(_mutated(load(OPEN)))
 def test_generated_health_events_map_or_are_refused_by_name(payload: object) -> None:
-    map_everything(Notification(message=_message(payload), message_id="m-1", topic_arn=TOPIC), api=False)
+    MAPPER.map_everywhere(payload)
 
 
 # ---------------------------------------------------------------- templates and overrides
@@ -430,16 +399,7 @@ def test_field_templates_use_health_values() -> None:
 
 
 def test_template_values_are_exactly_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: dict[str, object] = {}
-    original = health.to_event
-
-    def spy(signal: Signal, options: MappingOptions, context: Mapping[str, object]) -> ItomEvent:
-        captured.update(signal.values)
-        return original(signal, options, context)
-
-    monkeypatch.setattr(health, "to_event", spy)
-    record(sample())
-    assert set(captured) == set(SIGNAL_VALUES["health"])
+    assert template_values(monkeypatch, health, MAPPER, sample()) == set(SIGNAL_VALUES["health"])
 
 
 def test_itom_tags_of_the_affected_entity_override_fields() -> None:

@@ -7,27 +7,21 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from hypothesis import given
 
-from itom_forwarder.formats import MappingOptions, Notification, to_events
+from itom_forwarder.formats import MappingOptions
 from itom_forwarder.formats.alarms.templates import SIGNAL_VALUES, FieldTemplates
 from itom_forwarder.formats.aws_events import securityhub
-from itom_forwarder.formats.aws_events.common import Signal
-from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS, ItomEvent
+from itom_forwarder.itom_event import ELLIPSIS, FIELD_LIMITS
 from tests.samples import load
+from tests.unit.formats.aws_events.helpers import Mapper, info, map_with_every_wrong_type, template_values
 from tests.unit.formats.test_generated_inputs import (
     GENERATED,
-    WRONG_TYPES,
-    _message,
     _mutated,
-    _paths,
-    _replaced,
-    map_everything,
 )
 
 OPEN = "asr-eventbridge-securityhub-findings-imported-informational-failed.json"
@@ -41,6 +35,8 @@ FINDING = (
 )
 KEY = f"aws.securityhub:{PRODUCT}:{FINDING}"
 TOPIC = "arn:aws:sns:us-east-1:111111111111:itom-forwarder-eventbridge"
+MAPPER = Mapper("securityhub", TOPIC)
+mapped, record = MAPPER.mapped, MAPPER.record
 
 
 def sample(name: str = OPEN) -> dict[str, Any]:
@@ -67,29 +63,6 @@ def resolved(event: dict[str, Any], updated: str = "2021-02-18T09:00:00.000Z") -
 def reopened_archived() -> dict[str, Any]:
     """The archived sample's opening event: only RecordState and an earlier UpdatedAt changed."""
     return changed(sample(ARCHIVED), "2022-03-12T18:33:38.017Z", RecordState="ACTIVE")
-
-
-def mapped(
-    event: object, options: MappingOptions | None = None, *, sns: bool = False
-) -> tuple[str, list[dict[str, str]]]:
-    notification = (
-        Notification(message=json.dumps(event), message_id="sns-1", topic_arn=TOPIC)
-        if sns
-        else Notification(message=json.dumps(event), origin="direct")
-    )
-    name, events = to_events(notification, options or MappingOptions())
-    return name, [item.to_record() for item in events]
-
-
-def record(event: object, options: MappingOptions | None = None, *, sns: bool = False) -> dict[str, str]:
-    name, [only] = mapped(event, options, sns=sns)
-    assert name == "securityhub"
-    return only
-
-
-def info(item: dict[str, str]) -> dict[str, str]:
-    decoded: dict[str, str] = json.loads(item["additional_info"])
-    return decoded
 
 
 # ---------------------------------------------------------------- the real samples
@@ -468,18 +441,13 @@ def test_unicode_survives() -> None:
 
 
 def test_every_value_of_each_sample_takes_every_wrong_type() -> None:
-    for name in (OPEN, MACIE):
-        payload = load(name)
-        for path in list(_paths(payload)):
-            for wrong in WRONG_TYPES:
-                mutated = _replaced(copy.deepcopy(payload), path, wrong)
-                map_everything(Notification(message=_message(mutated), origin="direct"), api=False)
+    map_with_every_wrong_type(load(OPEN), load(MACIE))
 
 
 @GENERATED
 @given(_mutated(load(ARCHIVED)))
 def test_generated_securityhub_findings_map_or_are_refused_by_name(payload: object) -> None:
-    map_everything(Notification(message=_message(payload), message_id="m-1", topic_arn=TOPIC), api=False)
+    MAPPER.map_everywhere(payload)
 
 
 # ---------------------------------------------------------------- templates and overrides
@@ -515,16 +483,7 @@ def test_field_templates_use_securityhub_values() -> None:
 
 
 def test_template_values_are_exactly_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: dict[str, object] = {}
-    original = securityhub.to_event
-
-    def spy(signal: Signal, options: MappingOptions, context: Mapping[str, object]) -> ItomEvent:
-        captured.update(signal.values)
-        return original(signal, options, context)
-
-    monkeypatch.setattr(securityhub, "to_event", spy)
-    record(sample())
-    assert set(captured) == set(SIGNAL_VALUES["securityhub"])
+    assert template_values(monkeypatch, securityhub, MAPPER, sample()) == set(SIGNAL_VALUES["securityhub"])
 
 
 def test_itom_tags_of_the_resource_override_fields() -> None:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from itom_forwarder.formats.alarms.facts import AlarmFacts, Dimension
 from itom_forwarder.formats.alarms.overrides import parse_overrides, split_description
-from itom_forwarder.formats.customise import customised, template_values
+from itom_forwarder.formats.customise import customised
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import ItomEvent, format_time, valid_text
 
@@ -238,7 +238,7 @@ def to_events(facts: AlarmFacts, options: MappingOptions, context: Mapping[str, 
         customised(
             built_in,
             options.field_templates,
-            template_values(values, built_in),
+            values,
             overrides.fields,
             severity_overridden=facts.state in overrides.severity_by_state,
         )

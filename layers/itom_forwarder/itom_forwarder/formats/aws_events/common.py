@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from itom_forwarder.formats.alarms.overrides import parse_overrides
-from itom_forwarder.formats.customise import customised, template_values
+from itom_forwarder.formats.customise import customised
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import ItomEvent, format_time
 
@@ -90,7 +90,7 @@ def to_event(signal: Signal, options: MappingOptions, context: Mapping[str, obje
     return customised(
         built_in,
         options.field_templates,
-        template_values(values, built_in),
+        values,
         overrides.fields,
         severity_overridden=bool(open_severity) and signal.severity != CLEAR,
     )
