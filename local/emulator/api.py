@@ -13,6 +13,7 @@ Errors have ServiceNow's shape: ``{"error": {"message", "detail"}, "status": "fa
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hmac
 import http
 import json
@@ -86,6 +87,17 @@ def _response(
     headers: Iterable[tuple[str, str]] = (),
 ) -> Response:
     return Response(body, status=f"{status} {reason(status)}", headers=list(headers), content_type=content_type)
+
+
+def _compress(response: Response, accepted: str) -> None:
+    """gzip the answer's body when the request accepts it (a streamed fault body is left as is)."""
+    codings = {part.split(";")[0].strip().lower() for part in accepted.split(",")}
+    if "gzip" not in codings or response.is_streamed:
+        return
+    data = response.get_data()
+    if data:
+        response.set_data(gzip.compress(data))
+        response.headers["Content-Encoding"] = "gzip"
 
 
 def _json_response(status: int, payload: object, headers: Iterable[tuple[str, str]] = ()) -> Response:
@@ -281,6 +293,8 @@ class EmulatorApp:
         state.finish(record, response.status_code, call.user)
         if close:
             response.headers["Connection"] = "close"
+        if state.compress_answers:
+            _compress(response, request.headers.get("Accept-Encoding", ""))
         return response
 
     def _route(self, call: _Call) -> Response:

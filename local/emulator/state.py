@@ -190,6 +190,9 @@ class EmulatorState:
       creates a new alert for the key.
     * ``clock``: the monotonic clock alert closing is timed with (``time.monotonic``);
       tests replace it to step over the active interval without waiting.
+    * ``compress_answers``: answer with a gzip body (``Content-Encoding: gzip``) whenever
+      the request's ``Accept-Encoding`` allows it, as an instance's web tier may (requests
+      sends ``Accept-Encoding: gzip, deflate`` by default). Off by default.
     """
 
     # Every access token any emulator in this process issued (tests scan output for them).
@@ -199,6 +202,7 @@ class EmulatorState:
         self.max_content_length = DEFAULT_MAX_CONTENT_LENGTH
         self.active_interval_seconds: float = DEFAULT_ACTIVE_INTERVAL_SECONDS
         self.clock: Callable[[], float] = time.monotonic
+        self.compress_answers = False
         self._lock = threading.Lock()
         self._users: dict[str, EmulatedUser] = {}
         self._clients: dict[str, OAuthClient] = {}

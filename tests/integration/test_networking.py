@@ -105,3 +105,29 @@ def test_redirects_are_never_followed(stack: LocalStack) -> None:
         "the instance answered a redirect to collector.example.net, which is not followed",
     )
     assert stack.emulator.count("POST", EVENT_API) == 1
+
+
+@pytest.mark.parametrize("oauth", [False, True], ids=["basic", "oauth"])
+def test_an_instance_that_gzips_its_answers_is_understood(make_stack: StackFactory, oauth: bool) -> None:
+    """requests asks for gzip (Accept-Encoding: gzip, deflate); an instance's web tier may
+    answer so. The event API's answer (and the token endpoint's) must be read decoded: read
+    as sent they are no JSON, and every alert would be dead-lettered as "no result"."""
+    stack = make_stack(oauth=oauth)
+    stack.emulator.compress_answers = True
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
+    assert stack.invoke(load("sns-cloudwatch-ok.json")) == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
+    posts = [request for request in stack.emulator.requests if request.path == EVENT_API]
+    assert len(posts) == 2
+    assert all("gzip" in request.headers.get("Accept-Encoding", "") for request in posts)
+    assert set(stack.emulator.alert_states().values()) == {"Closed"}
+    assert stack.dead_letters() == []
+
+
+def test_a_gzipped_error_answer_is_read_for_its_reason(stack: LocalStack) -> None:
+    stack.emulator.compress_answers = True
+    stack.emulator.inject_fault(
+        403, body={"error": {"message": "User Not Authorized", "detail": "no evt_mgmt_integration"}}
+    )
+    assert stack.invoke(load("sns-cloudwatch-alarm.json")) == {"delivered": 0, "dead_lettered": 1, "superseded": 0}
+    reason = json.loads(stack.dead_letters()[0]["Body"])["reason"]
+    assert (reason["status"], reason["message"]) == (403, "User Not Authorized")

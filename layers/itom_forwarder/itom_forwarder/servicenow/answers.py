@@ -112,7 +112,9 @@ def read_answer(response: requests.Response, deadline: float, clock: Callable[[]
             if sock is not None:
                 sock.settimeout(remaining)
             try:
-                chunk = raw.read1(min(_READ_SIZE, MAX_ANSWER_BYTES - size))
+                # Decoded: an instance may gzip its answer (requests asks for it, with
+                # Accept-Encoding: gzip, deflate); the bytes as sent would not parse as JSON.
+                chunk = raw.read1(min(_READ_SIZE, MAX_ANSWER_BYTES - size), decode_content=True)
             except (TimeoutError, ReadTimeoutError):
                 raise AnswerTooSlow from None
             if not chunk:
