@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ProtocolError
 
 from itom_forwarder.failures import ConfigError, FailureReason, PermanentFailure, TransientFailure
@@ -40,6 +38,7 @@ from itom_forwarder.servicenow.answers import (
 )
 from itom_forwarder.servicenow.auth import BasicAuth, InstanceAuth
 from itom_forwarder.servicenow.connection import ServiceNowConnection
+from itom_forwarder.servicenow.event_post import EventPost
 from itom_forwarder.servicenow.exceptions import AuthenticationRejected, CredentialsRejected
 from itom_forwarder.servicenow.options import ClientOptions
 from itom_forwarder.servicenow.session import bind_session, new_session
@@ -122,22 +121,13 @@ def _warn_if_not_all_inserted(result: object, sent: int, text: str) -> None:
 class _Bound:
     connection: ServiceNowConnection
     auth: InstanceAuth
-    # The event API's URL, the headers every POST carries (the session's) and the session's
-    # adapter for that URL: what Session.post would work out again on every request.
-    event_url: str
-    headers: CaseInsensitiveDict[str]
-    adapter: BaseAdapter
-    verify: bool | str
-    proxies: dict[str, str]
+    post: EventPost  # the event API's POST, prepared for this connection
 
 
 def _bound(session: requests.Session, connection: ServiceNowConnection, auth: InstanceAuth) -> _Bound:
-    url = connection.instance_url + EVENT_API_PATH
-    template = requests.PreparedRequest()
-    template.prepare(method="POST", url=url, headers=session.headers)
     verify = True if session.verify is None else session.verify
-    adapter = session.get_adapter(url)
-    return _Bound(connection, auth, str(template.url), template.headers, adapter, verify, dict(session.proxies))
+    post = EventPost(session, connection.instance_url + EVENT_API_PATH, verify=verify, proxies=dict(session.proxies))
+    return _Bound(connection, auth, post)
 
 
 class ServiceNowClient:
@@ -303,7 +293,7 @@ class ServiceNowClient:
         until = started + remaining
         bound.auth.limit_to(until)  # a token request, if one is needed, within the same time
         try:
-            response = self._post(bound, body, timeout)
+            response = bound.post.send(body, bound.auth, timeout)
             read_answer(response, until, self._clock)
         except TransientFailure as failure:  # the auth could not get a token just now
             return failure, self._backoff(attempt)
@@ -317,22 +307,6 @@ class ServiceNowClient:
             reason = FailureReason("deliver", f"cannot connect to the instance: {type(error).__name__}")
             return TransientFailure(reason, attempt), self._backoff(attempt)
         return self._classify(response, attempt, self._clock() - started, records)
-
-    def _post(self, bound: _Bound, body: bytes, timeout: tuple[float, float]) -> requests.Response:
-        """The POST, given straight to the session's adapter: the same request on the wire as
-        `Session.post` makes, with the proxy and TLS settings bound once (session.py), minus
-        the per-request work a warm alert would pay for nothing (merging settings, hooks,
-        cookies: the event API is stateless, each POST authenticated by its own header).
-        The adapter never follows a redirect: one could lead the credentials off the
-        allowed hosts."""
-        request = requests.PreparedRequest()
-        request.method = "POST"
-        request.url = bound.event_url
-        request.headers = bound.headers.copy()
-        request.headers["Content-Length"] = str(len(body))
-        request.body = body
-        bound.auth(request)
-        return bound.adapter.send(request, stream=True, timeout=timeout, verify=bound.verify, proxies=bound.proxies)
 
     def _classify(
         self, response: requests.Response, attempt: int, elapsed: float, records: int
