@@ -75,9 +75,14 @@ class EventPost:
         try:
             answer = self._urlopen(request, body, timeout)
         except ClosedPoolError:
-            # The session's pool manager let this pool go (a request to another host took
-            # its place): nothing was sent; once more on the pool that replaced it.
+            # The pool was closed under us (urllib3 1.x closed the pools its manager let go;
+            # any holder may close one): nothing was sent on it; once more on the pool that
+            # replaces it. (urllib3 2 leaves a pool its manager lets go open and usable.) The
+            # managers still hold the closed pool: they forget it, and make a new one.
             self._pool = None
+            self._adapter.poolmanager.clear()
+            for manager in self._adapter.proxy_manager.values():
+                manager.clear()
             answer = self._urlopen(request, body, timeout)
         return self._adapter.build_response(request, answer)
 
