@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from itom_forwarder.ordering import OrderingGuard
 
 EVENT_API = "/api/global/em/jsonv2"
-CORRELATION_PATH = "Records[0].Sns.MessageId || Records[0].messageId || requestContext.requestId"
 Handler = Callable[[dict[str, Any], Any], Any]
 Invocation = tuple[dict[str, Any], LocalLambdaContext]
 T = TypeVar("T")

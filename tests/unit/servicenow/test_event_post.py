@@ -39,7 +39,7 @@ def _post(post: EventPost) -> requests.Response:
 def test_each_post_is_what_session_post_would_send(instances: tuple[ServiceNowEmulator, ServiceNowEmulator]) -> None:
     first, _ = instances
     session = new_session()
-    post = EventPost(session, first.url + EVENT_API_PATH, verify=True, proxies={})
+    post = EventPost(session, first.url + EVENT_API_PATH)
     for _ in range(3):
         assert _post(post).status_code == 200
     requests_seen = [request for request in first.requests if request.path == EVENT_API_PATH]
@@ -61,7 +61,7 @@ def test_a_pool_the_pool_manager_let_go_keeps_serving(
     instance's place in its pool manager. The POSTs keep the pool they hold, still open."""
     first, second = instances
     session = new_session()
-    post = EventPost(session, first.url + EVENT_API_PATH, verify=True, proxies={})
+    post = EventPost(session, first.url + EVENT_API_PATH)
     assert _post(post).status_code == 200
     session.get(second.url + "/stats.do", timeout=5)  # another host: the first pool is let go
     assert _post(post).status_code == 200
@@ -78,7 +78,7 @@ def test_a_closed_pool_is_replaced_and_the_post_goes_through(
     first, _ = instances
     session = new_session()
     url = first.url + EVENT_API_PATH
-    post = EventPost(session, url, verify=True, proxies={})
+    post = EventPost(session, url)
     assert _post(post).status_code == 200
     adapter = session.get_adapter(url)
     assert isinstance(adapter, HTTPAdapter)
@@ -91,7 +91,7 @@ def test_a_closed_pool_is_replaced_and_the_post_goes_through(
 def test_a_refused_connection_is_requests_connection_error() -> None:
     with ServiceNowEmulator() as instance:
         url = instance.url
-    post = EventPost(new_session(), url + EVENT_API_PATH, verify=True, proxies={})
+    post = EventPost(new_session(), url + EVENT_API_PATH)
     with pytest.raises(requests.ConnectionError):
         _post(post)
 
@@ -99,7 +99,7 @@ def test_a_refused_connection_is_requests_connection_error() -> None:
 def test_a_slow_answer_is_requests_read_timeout(instances: tuple[ServiceNowEmulator, ServiceNowEmulator]) -> None:
     first, _ = instances
     first.inject_delay(1.0)
-    post = EventPost(new_session(), first.url + EVENT_API_PATH, verify=True, proxies={})
+    post = EventPost(new_session(), first.url + EVENT_API_PATH)
     body = json.dumps({"records": [RECORD]}).encode()
     with pytest.raises(requests.ReadTimeout):
         post.send(body, BasicAuth(USER, PASSWORD), (2.0, 0.2))

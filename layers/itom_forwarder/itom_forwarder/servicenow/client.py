@@ -124,12 +124,6 @@ class _Bound:
     post: EventPost  # the event API's POST, prepared for this connection
 
 
-def _bound(session: requests.Session, connection: ServiceNowConnection, auth: InstanceAuth) -> _Bound:
-    verify = True if session.verify is None else session.verify
-    post = EventPost(session, connection.instance_url + EVENT_API_PATH, verify=verify, proxies=dict(session.proxies))
-    return _Bound(connection, auth, post)
-
-
 class ServiceNowClient:
     """Sends records to the instance its connection source names, over one kept-alive session."""
 
@@ -177,7 +171,7 @@ class ServiceNowClient:
                 self._token_cache = TokenCache()  # outlives connections: a new secret version keeps its token
             bind_session(self._session, connection, tls_verify=self._options.tls_verify)
             auth = auth_for(connection, self._session, self._token_cache, self._clock)
-            self._bound = _bound(self._session, connection, auth)
+            self._bound = _Bound(connection, auth, EventPost(self._session, connection.instance_url + EVENT_API_PATH))
         return self._bound
 
     def get(

@@ -38,9 +38,10 @@ __all__ = ["EventPost"]
 
 class EventPost:
     """POSTs of JSON bodies to one URL over `session`'s adapter for it, as `session.post`
-    would send them (its headers, proxy and TLS settings, which session.bind_session fixed)."""
+    would send them (its headers, proxy and TLS settings, which session.bind_session fixed
+    and which are read here once)."""
 
-    def __init__(self, session: requests.Session, url: str, *, verify: bool | str, proxies: dict[str, str]) -> None:
+    def __init__(self, session: requests.Session, url: str) -> None:
         adapter = session.get_adapter(url)
         if not isinstance(adapter, HTTPAdapter):
             raise TypeError("the session's adapter for the instance must be requests' HTTPAdapter")
@@ -50,9 +51,9 @@ class EventPost:
         self._template = template
         self._url = str(template.url)
         self._headers: CaseInsensitiveDict[str] = template.headers
-        self._verify = verify
-        self._proxies = proxies
-        self._path = adapter.request_url(template, proxies)
+        self._verify: bool | str = True if session.verify is None else session.verify
+        self._proxies = dict(session.proxies)
+        self._path = adapter.request_url(template, self._proxies)
         self._pool: HTTPConnectionPool | None = None
 
     def _connection_pool(self) -> HTTPConnectionPool:
