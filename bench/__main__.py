@@ -21,9 +21,6 @@ from bench import cost, measure
 from bench.servers import ROOT, Servers
 
 LAMBDA_PYTHON = "3.13"  # template.yaml's Runtime: python3.13
-# Issue 16's figures for per-record batch cost before its work (Python 3.11): the new ones
-# must come in lower.
-BATCH_BEFORE_US = {"sqs": 89.0, "generic": 50.0}
 
 
 @dataclass(frozen=True)
@@ -191,26 +188,47 @@ def storm_rows(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _joined(values: list[float]) -> str:
+    return " / ".join(f"{value:.0f}" for value in values)
+
+
 def batch_rows(results: dict[str, Any]) -> list[str]:
     batches, rss = results["batches"], results["batch_memory"]
     sizes = batches["sizes"]
     shown_sizes = " / ".join(f"{size:,}" for size in sizes)
+    before_code = batches.get("before", {})
+    commit = before_code.get("commit", measure.BEFORE_COMMIT)
     lines = []
     labels = {"sqs": "SQS batch (buffered mode) of distinct alarms", "generic": "direct batch of generic alerts"}
     for kind, label in labels.items():
-        ours, bare = batches[kind], batches[f"{kind}_bare"]
+        ours, bare, before = batches[kind], batches[f"{kind}_bare"], batches.get(f"{kind}_before")
         per_record = ours["per_record_us"]
+        # Linear: the per-record cost at the largest size at most 1.1 times the next size's.
         linear = per_record[-1] <= per_record[-2] * 1.1 if len(sizes) > 1 else True
-        ok = linear and ours["slope_us"] < BATCH_BEFORE_US[kind]
+        target = f"linear, slope lower than the code before issue 16 ({commit}) measured in the same run"
+        above = ours["slope_us"] - bare["slope_us"]
+        against_bare = f"{ours['slope_us'] / bare['slope_us']:.2f}× the bare posts' ({above:+.1f} µs)"
+        if before:
+            before_posts = ""
+            if before["posts"] != ours["posts"]:
+                before_posts = f"; POSTs per batch {' / '.join(str(count) for count in before['posts'])}"
+            baseline = (
+                f"the code before issue 16 ({commit}), same run: {_joined(before['per_record_us'])}; slope "
+                f"{before['slope_us']:.1f} (+{before['intercept_us'] / 1000:.1f} ms per batch){before_posts}"
+            )
+            ratio = f"slope {ours['slope_us'] / before['slope_us']:.2f}× the code before's; {against_bare}"
+            met = f"{target} — {verdict(linear and ours['slope_us'] < before['slope_us'])}"
+        else:
+            reason = before_code.get("reason") or "not measured in this run"
+            baseline = f"before-code not available ({reason})"
+            ratio = against_bare
+            met = f"{target} — not measured (before-code not available; linear: {'yes' if linear else 'no'})"
         lines.append(
             f"| 5 | {label}, guard off: µs per record at {shown_sizes} records; slope (µs per added record) | "
-            f"{' / '.join(f'{value:.0f}' for value in per_record)}; slope {ours['slope_us']:.1f} "
-            f"(+{ours['intercept_us'] / 1000:.1f} ms per batch); POSTs per batch "
-            f"{' / '.join(str(count) for count in ours['posts'])} | bare posts of the same records (as many): "
-            f"{' / '.join(f'{value:.0f}' for value in bare['per_record_us'])}; slope {bare['slope_us']:.1f} | "
-            f"{ours['slope_us'] / bare['slope_us']:.2f}× (slope above the bare posts: "
-            f"{ours['slope_us'] - bare['slope_us']:.1f} µs) | linear, slope < {BATCH_BEFORE_US[kind]:.0f} µs "
-            f"(issue 16, 3.11) — {verdict(ok)} |"
+            f"{_joined(per_record)}; slope {ours['slope_us']:.1f} (+{ours['intercept_us'] / 1000:.1f} ms per batch); "
+            f"POSTs per batch {' / '.join(str(count) for count in ours['posts'])} | {baseline}; bare posts of the same "
+            f"records (as many as today's POSTs): {_joined(bare['per_record_us'])}; slope {bare['slope_us']:.1f} | "
+            f"{ratio} | {met} |"
         )
     added = {kind: figures["peak_mb"] - figures["rss_before_mb"] for kind, figures in rss.items()}
     records = rss["sqs"]["records"]
@@ -259,6 +277,11 @@ def notes(results: dict[str, Any]) -> list[str]:
     wall, imports = cold["wall_ms"], cold["import_ms"]
     sdk = cold["aws_sdk"]["source"]
     batches = results["batches"]
+    before = batches.get("before", {})
+    before_commit = before.get("commit", measure.BEFORE_COMMIT)
+    before_missing = (
+        "" if before.get("available") else f" (not measured in this run: {before.get('reason') or 'no figures'})"
+    )
     return [
         f"## Where a warm alert's time goes (Python {results['python']})",
         "",
@@ -335,14 +358,26 @@ def notes(results: dict[str, Any]) -> list[str]:
         "",
         "## Batches",
         "",
-        f"Guard off, one warm container, {batches['rounds']} interleaved rounds, each timing enough batches of a "
-        "size for about 300 records (medians over rounds). The SQS batches are buffered mode's (SNS "
-        "notifications of distinct alarms in SQS records), the generic ones direct invocations of "
-        '`{"records": [...]}` (distinct keys). The slope is the least-squares line through the batch '
-        "times at each size: the cost of one more record, the intercept the cost per batch. Each includes "
-        "the emulator's own time to take the records (in its process, waited for): the bare posts of the same "
-        "records, split into as many POSTs as the forwarder made for a batch of that size (the row's POSTs "
-        "per batch), are that floor. The peak RSS row "
+        f"Guard off, {batches['rounds']} rounds, each timing enough batches of a size for about 300 records "
+        "(medians over rounds). The SQS batches are buffered mode's (SNS notifications of distinct alarms in "
+        'SQS records), the generic ones direct invocations of `{"records": [...]}` (distinct keys). The '
+        "slope is the least-squares line through the batch times at each size: the cost of one more record, "
+        "the intercept the cost per batch; linear means the per-record cost at the largest size is at most "
+        "1.1× the next size's. Issue 16 asked for a per-record cost linear and lower than it was: its profile, "
+        "on another machine, measured about 89 µs per SQS record and 50 µs per generic record (Python 3.11). "
+        "Machines differ (this one's speed varies by 1.7× between sessions), so absolute figures make no "
+        "threshold: the "
+        f"target is a slope lower than that of the code as it was when the issue was filed (commit {before_commit}, "
+        "the function and the layer extracted by `git archive` into a temporary folder), measured in the same "
+        f"run against the same servers{before_missing}. Both sides run the same way: a fresh process per side "
+        "and round (`python -m bench.child batches`, the code given on PYTHONPATH: the two cannot be imported "
+        "side by side), the two alternating which goes first each round, so that the machine's drift hits "
+        "both; each process is one warm container, warmed by a batch of 10 of each kind and one batch of each "
+        "size (whose POSTs it counts at the emulator) before its timed batches. Each figure includes the "
+        "emulator's own time to take the records (in its process, waited for): the bare posts of the same "
+        "records over a kept-alive session, timed in the bench's process after each round's two processes and "
+        "split into as many POSTs as today's code made for a batch of that size (the row's POSTs per batch), "
+        "are that floor. The peak RSS row "
         "is one batch in a fresh process warmed by a batch of 10, its event built before (as Lambda's runtime "
         "hands it over): VmHWM reset just before the batch (/proc/self/clear_refs), minus the RSS then.",
     ]

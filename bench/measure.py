@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -23,17 +24,20 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import jwt
 import requests
 
-from bench.events import generic_batch, sns_alarm, sqs_batch
+from bench.child import batch_makers
+from bench.child import timed as _timed
+from bench.events import sns_alarm, sqs_batch
 from bench.naive_forwarder import naive_handler
 from bench.servers import ALERT_STATE_TABLE, CLIENT_ID, KEY_ID, ROOT, USER, Servers
 from bench.sigv4 import sign
 from local.aws import LOCAL_ENVIRONMENT, REGION
+from local.emulator import STATS_PATH
 from local.lambda_context import LocalLambdaContext
 from local.runner import CODE_PATHS, add_code_paths
 
@@ -43,7 +47,6 @@ if TYPE_CHECKING:
 EVENT_API = "/api/global/em/jsonv2"
 Handler = Callable[[dict[str, Any], Any], Any]
 Invocation = tuple[dict[str, Any], LocalLambdaContext]
-T = TypeVar("T")
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -79,14 +82,6 @@ def function_environment(environment: dict[str, str]) -> Iterator[Handler]:
         reset()
         os.environ.clear()
         os.environ.update(saved)
-
-
-def _timed(call: Callable[[T], object], items: Sequence[T]) -> float:
-    """Seconds per item of `call` over `items`, prepared beforehand."""
-    started = time.perf_counter()
-    for item in items:
-        call(item)
-    return (time.perf_counter() - started) / len(items)
 
 
 def _invocations(indices: range, *, distinct: bool = False) -> list[Invocation]:
@@ -223,8 +218,10 @@ def cold_start(servers: Servers, runs: int) -> dict[str, Any]:
 
 def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     completed = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "bench.child", *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "bench.child", *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
     )
+    if completed.returncode:
+        raise RuntimeError(f"bench.child {args[0]} failed: {completed.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return result
 
@@ -613,59 +610,91 @@ def _fit(sizes: Sequence[int], seconds: Sequence[float]) -> tuple[float, float]:
     return slope * 1e6, intercept * 1e6
 
 
+# The code as it was when issue 16 was filed ("Batches: per-record cost linear ... and
+# lower"), the code its per-record figures were profiled on. Those figures came from another
+# machine (this one's speed varies 1.7x between sessions), so the batch rows' target is a
+# slope lower than this code's, measured in the same run against the same servers.
+BEFORE_COMMIT = "387a863"
+
+
+def _before_code(folder: Path) -> tuple[tuple[Path, Path] | None, str]:
+    """The function and the layer at BEFORE_COMMIT (`git archive`), extracted into `folder`
+    as (function, layer) code paths; else None and why (no git, or no such commit: a copy
+    of the project without its history)."""
+    command = ["git", "-C", str(ROOT), "archive", BEFORE_COMMIT, "functions/forwarder", "layers/itom_forwarder"]
+    try:
+        archive = subprocess.run(command, capture_output=True, check=False)  # noqa: S603 - fixed arguments
+    except FileNotFoundError:
+        return None, "no git found"
+    except OSError as error:
+        return None, f"git could not run: {error}"
+    if archive.returncode:
+        message = archive.stderr.decode(errors="replace").strip().splitlines()
+        return None, f"git archive {BEFORE_COMMIT} failed: {message[-1] if message else archive.returncode}"
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(folder, filter="data")
+    return (folder / "functions" / "forwarder", folder / "layers" / "itom_forwarder"), ""
+
+
 def batches(servers: Servers, *, sizes: Sequence[int], rounds: int) -> dict[str, Any]:
-    """Batches of `sizes` records through lambda_handler, guard off, one container: SQS
-    batches (buffered mode) of distinct alarms, and direct invocations of generic alerts;
-    against bare posts of the same records over a kept-alive session, split into as many
-    POSTs as the forwarder made for a batch of that size (counted at the emulator first).
-    Interleaved rounds; each round times enough batches of a size for ~300 records.
-    Everything prepared outside the timing."""
-    makers: dict[str, Callable[[int, int], dict[str, Any]]] = {
-        "sqs": lambda start, count: sqs_batch(start, count, distinct=True),
-        "generic": generic_batch,
-    }
+    """Batches of `sizes` records through lambda_handler, guard off: SQS batches (buffered
+    mode) of distinct alarms, and direct invocations of generic alerts; today's code and the
+    code before issue 16 (BEFORE_COMMIT), each in fresh processes (`bench.child batches`:
+    one warm container, one round each), alternating which goes first each round, so
+    machine drift hits both alike. Against bare posts of the same records over a kept-alive
+    session, timed here after each round's processes, split into as many POSTs as today's
+    code made for a batch of that size (counted at the emulator). Each process and round
+    times enough batches of a size for ~300 records; medians over rounds. Everything
+    prepared outside the timing."""
+    makers = batch_makers()
     templates = {kind: json.dumps(_records_of(make(_SENTINEL, 1))) for kind, make in makers.items()}
     bare = requests.Session()
     auth = (USER, servers.password)
-    times: dict[str, dict[int, list[float]]] = {
-        f"{kind}{side}": {size: [] for size in sizes} for kind in makers for side in ("", "_bare")
-    }
-    posts: dict[str, dict[int, int]] = {kind: {} for kind in makers}
+    bare_times: dict[str, dict[int, list[float]]] = {kind: {size: [] for size in sizes} for kind in makers}
+    env = {**os.environ, **servers.environment()}
+    env.pop("ALERT_STATE_TABLE", None)  # guard off
     index = 3_000_000  # keys of their own
-    with function_environment(servers.environment()) as handler, quiet_stdout():
 
-        def ours(invocation: Invocation) -> None:
-            response = handler(*invocation)
-            assert not response.get("batchItemFailures"), response
+    def post(bodies: list[bytes]) -> None:
+        for body in bodies:
+            bare.post(servers.emulator_url + EVENT_API, data=body, headers=JSON_HEADERS, auth=auth, timeout=10)
 
-        def post(bodies: list[bytes]) -> None:
-            for body in bodies:
-                bare.post(servers.emulator_url + EVENT_API, data=body, headers=JSON_HEADERS, auth=auth, timeout=10)
-
-        for make in makers.values():  # warm: secret, connection, code paths
-            ours((make(0, 10), LocalLambdaContext()))
-        post(_bare_bodies(templates["sqs"], 0, 10, 10))
-        for kind, make in makers.items():  # the forwarder's POSTs for a batch of each size
-            for size in sizes:
-                invocation = (make(index, size), LocalLambdaContext())
-                index += size
-                before = servers.stats()["event_posts"]
-                ours(invocation)
-                posts[kind][size] = servers.stats()["event_posts"] - before
-        plan = [(kind, size) for kind in makers for size in sizes] * rounds
-        for kind, size in plan:
-            repeat = max(1, 300 // size)
-            invocations = [(makers[kind](index + n * size, size), LocalLambdaContext()) for n in range(repeat)]
-            chunk = math.ceil(size / max(1, posts[kind][size]))
-            bodies = [_bare_bodies(templates[kind], index + (repeat + n) * size, size, chunk) for n in range(repeat)]
-            index += 2 * repeat * size
-            times[kind][size].append(_timed(ours, invocations))
-            times[f"{kind}_bare"][size].append(_timed(post, bodies))
-    result: dict[str, Any] = {"sizes": list(sizes), "rounds": rounds}
-    for name, by_size in times.items():
-        result[name] = _batch_summary(sizes, [statistics.median(by_size[size]) for size in sizes])
-    for kind, counts in posts.items():
-        result[kind]["posts"] = [counts[size] for size in sizes]
+    with tempfile.TemporaryDirectory() as tmp:
+        before_code, unavailable = _before_code(Path(tmp))
+        code = {"today": CODE_PATHS, **({"before": before_code} if before_code else {})}
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in code}
+        for round_index in range(rounds):
+            for side in list(code)[:: 1 if round_index % 2 == 0 else -1]:
+                paths = code[side]
+                found = _child(
+                    ["batches", "--sizes", ",".join(map(str, sizes)), "--start", str(index),
+                     "--stats-url", servers.emulator_url + STATS_PATH],
+                    {**env, "PYTHONPATH": os.pathsep.join(map(str, paths))},
+                )  # fmt: skip
+                for module, path in zip(found["modules"], paths, strict=True):
+                    assert module.startswith(str(path)), (side, module)  # that code ran, not another
+                index = found["next_index"]
+                runs[side].append(found)
+            post(_bare_bodies(templates["sqs"], 0, 10, 10))  # warm: the connection
+            for kind in makers:
+                for size, posts in zip(sizes, runs["today"][0][kind]["posts"], strict=True):
+                    repeat = max(1, 300 // size)
+                    chunk = math.ceil(size / max(1, posts))
+                    bodies = [_bare_bodies(templates[kind], index + n * size, size, chunk) for n in range(repeat)]
+                    index += repeat * size
+                    bare_times[kind][size].append(_timed(post, bodies))
+    result: dict[str, Any] = {
+        "sizes": list(sizes),
+        "rounds": rounds,
+        "before": {"commit": BEFORE_COMMIT, "available": before_code is not None, "reason": unavailable},
+    }
+    for kind in makers:
+        for side, side_runs in runs.items():
+            seconds = [statistics.median(run[kind]["seconds"][at] for run in side_runs) for at in range(len(sizes))]
+            suffix = "" if side == "today" else "_before"
+            result[kind + suffix] = {**_batch_summary(sizes, seconds), "posts": side_runs[0][kind]["posts"]}
+        by_size = bare_times[kind]
+        result[f"{kind}_bare"] = _batch_summary(sizes, [statistics.median(by_size[size]) for size in sizes])
     return result
 
 

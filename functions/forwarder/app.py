@@ -10,13 +10,15 @@ one redaction step (itom_forwarder/redaction.py).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from itom_forwarder import triggers
 from itom_forwarder.redaction import RedactingFormatter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(logger_formatter=RedactingFormatter())
 # An explicit default: without a namespace Powertools would fail the flush.

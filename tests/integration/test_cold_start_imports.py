@@ -7,7 +7,11 @@ The stack (moto, the emulator, the secret, the table, the queue) runs in this pr
 child gets only its endpoints and names, through the environment, as Lambda's function
 would. `botocore` itself (its package module, no client, no session) is what Powertools
 imports on its own for its user-agent hook: it is loaded by `import app` already, and no
-invocation on the alert path adds any of it."""
+invocation on the alert path adds any of it.
+
+Nor does that first alarm load the input formats, routes and credentials of other paths
+(Alertmanager, Grafana, generic, plain text, the AWS services' events, the API trigger and
+the webhook credentials' check): each is imported when its own path first runs."""
 
 from __future__ import annotations
 
@@ -29,12 +33,15 @@ import json, sys
 def aws_sdk():
     return sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "botocore"))
 
+def ours():
+    return sorted(m for m in sys.modules if m.startswith("itom_forwarder"))
+
 def report(**values):
     print("RESULT " + json.dumps(values), flush=True)
 
 import app
 
-report(sdk=aws_sdk())
+report(sdk=aws_sdk(), modules=ours())
 
 class Context:
     function_name = "itom-forwarder-cold"
@@ -49,8 +56,31 @@ class Context:
         return 30000
 
 for line in sys.stdin:
-    report(result=app.lambda_handler(json.loads(line), Context()), sdk=aws_sdk())
+    report(result=app.lambda_handler(json.loads(line), Context()), sdk=aws_sdk(), modules=ours())
 """
+
+
+# What a CloudWatch alarm's first invocation must not import (a module, or a package and
+# everything in it): the other formats, the API's trigger and the webhook credentials.
+OFF_THE_ALERT_PATH = (
+    "itom_forwarder.formats.alertmanager",
+    "itom_forwarder.formats.grafana",
+    "itom_forwarder.formats.generic",
+    "itom_forwarder.formats.plain_text",
+    "itom_forwarder.formats.aws_events",
+    "itom_forwarder.triggers.api",
+    "itom_forwarder.triggers.authentication",
+    "itom_forwarder.triggers.sqs_batch",
+    "itom_forwarder.triggers.check",
+    "itom_forwarder.triggers.redrive",
+    "itom_forwarder.webhook_auth.credentials",
+    "itom_forwarder.webhook_auth.verify",
+    "itom_forwarder.servicenow.oauth",
+)
+
+
+def off_the_alert_path(modules: list[str]) -> list[str]:
+    return [name for name in modules if any(name == off or name.startswith(off + ".") for off in OFF_THE_ALERT_PATH)]
 
 
 class Child:
@@ -100,12 +130,18 @@ def test_the_alert_path_loads_no_aws_sdk_and_a_dead_letter_loads_boto3(stack: Lo
     event = load("sns-cloudwatch-alarm.json")
     child = Child()
     try:
-        imported = child.result()["sdk"]
+        started = child.result()
+        imported = started["sdk"]
         assert imported in ([], ["botocore"])  # Powertools' own import of the bare package, if any
+        # Not even the alarm's format: the settings (checked at start) do not need it.
+        assert not [name for name in started["modules"] if name.startswith("itom_forwarder.formats.alarms")]
 
         first = child.invoke(event)
         assert first["result"] == {"delivered": 1, "dead_lettered": 0, "superseded": 0}
         assert first["sdk"] == imported  # no boto3, no botocore client, session or signer
+        # The alarm's own format came in to map it; no other path's modules did.
+        assert "itom_forwarder.formats.alarms.sns_notification" in first["modules"]
+        assert off_the_alert_path(first["modules"]) == []
         # Signed by aws_api, each signature checked by the local server.
         assert stack.aws.calls("secretsmanager.GetSecretValue") == 1
         assert stack.aws.calls("dynamodb.UpdateItem") == 1

@@ -1,7 +1,11 @@
 """The API's route table, defined once: each route's path, the input format its body is in,
 how to recognise it and split it into items, its mapper, and how its senders authenticate.
 The API trigger answers by it and the delivery policy maps by it, so a replayed API request
-maps as it did when it came in."""
+maps as it did when it came in.
+
+The delivery policy imports this table on every path, so its mappers import their format
+(Alertmanager, Grafana, generic) when a request first needs one: an SNS alarm's cold start
+loads none of them."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from itom_forwarder.formats import MappingOptions, Notification, alertmanager, generic, grafana
+from itom_forwarder.formats import MappingOptions, Notification
 from itom_forwarder.itom_event import ItomEvent
 from itom_forwarder.webhook_auth import Method
 
@@ -38,7 +42,33 @@ class ApiRoute:
 
 
 def _alert_groups(payload: object) -> list[object] | None:
+    from itom_forwarder.formats import alertmanager
+
     return list(payload["alerts"]) if alertmanager.is_alertmanager(payload) else None  # type: ignore[index]
+
+
+def _generic_records(payload: object) -> list[object] | None:
+    from itom_forwarder.formats import generic
+
+    return generic.records_of(payload)
+
+
+def _generic_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats import generic
+
+    return generic.to_events(payload, notification, options)
+
+
+def _alertmanager_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats import alertmanager
+
+    return alertmanager.to_events(payload, notification, options)
+
+
+def _grafana_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats import grafana
+
+    return grafana.to_events(payload, notification, options)
 
 
 def one_alert_groups(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -56,8 +86,8 @@ ROUTES: dict[str, ApiRoute] = {
         ApiRoute(
             "/events",
             "generic",
-            generic.records_of,
-            generic.to_events,
+            _generic_records,
+            _generic_events,
             'expected one ITOM event object, a list of them, or {"records": [...]}',
             methods=frozenset({Method.BEARER}),
             api_key=True,
@@ -66,7 +96,7 @@ ROUTES: dict[str, ApiRoute] = {
             "/alertmanager",
             "alertmanager",
             _alert_groups,
-            alertmanager.to_events,
+            _alertmanager_events,
             'expected an Alertmanager webhook (version 4): {"status": ..., "alerts": [...]}',
             methods=WEBHOOK_METHODS,
             webhook=True,
@@ -75,7 +105,7 @@ ROUTES: dict[str, ApiRoute] = {
             "/grafana",
             "grafana",
             _alert_groups,
-            grafana.to_events,
+            _grafana_events,
             'expected a Grafana webhook (version 1): {"status": ..., "alerts": [...]}',
             methods=WEBHOOK_METHODS | {Method.GRAFANA_HMAC},
             webhook=True,

@@ -33,7 +33,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -211,7 +211,8 @@ def record_key(record: Mapping[str, str]) -> str:
 def _epoch_ms(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    delta = moment - _EPOCH  # exact integers (days, seconds, microseconds): a float could round
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def _iso(epoch_ms: int | None) -> str | None:
@@ -557,6 +558,8 @@ class _Run:
             superseded = self.superseded.get(entry.index, 0)
             self.outcomes[entry.index] = Outcome(entry.item, Fate.SUPERSEDED, entry.input_format, superseded=superseded)
             return None
+        if len(records) == len(entry.records):
+            return entry  # the common case, nothing superseded: no copy (replace() is slow)
         return replace(entry, records=tuple(records), source_times=tuple(times))
 
 

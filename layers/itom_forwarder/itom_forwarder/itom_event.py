@@ -139,9 +139,13 @@ def format_time(moment: datetime) -> str:
     """ServiceNow's `yyyy-MM-dd HH:mm:ss` in UTC; a naive datetime is taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    # strftime's %Y does not pad years before 1000 on every platform.
-    return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
+    elif moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # Written out: strftime's %Y does not pad years before 1000 on every platform, and it is slower.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
 
 
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # later than 5138 CE in seconds: must be milliseconds
@@ -177,14 +181,19 @@ def parse_time(value: object, *, field_name: str = "time_of_event") -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise InvalidPayload(f"{field_name}: {type(value).__name__} is not a time")
     text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    text = _FRACTION.sub(lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
     try:
-        moment = datetime.fromisoformat(text)
+        try:
+            # The common shapes (CloudWatch's `...T21:40:49.611+0000`, RFC 3339) as they are;
+            # normalised only when fromisoformat refuses them.
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            if text.endswith(("Z", "z")):
+                text = text[:-1] + "+00:00"
+            text = _FRACTION.sub(lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
+            moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+            return moment.replace(tzinfo=UTC)
+        return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59:59-05:00 is after datetime's last moment in UTC
         raise InvalidPayload(f"{field_name}: {_quoted(value)} is out of range") from None
     except ValueError:
@@ -251,6 +260,7 @@ def shorten_key(text: str, limit: int) -> str:
 
 
 NESTED_TOO_DEEP = "[nested too deep]"
+_SMALL_INT = 10**18
 UNREPRESENTABLE = "[not representable as text]"
 
 
@@ -260,6 +270,15 @@ def stringify(value: object) -> str:
     Never fails: a value nested too deep to encode (json.loads accepts nesting that
     json.dumps, called deeper in the stack, may refuse) becomes NESTED_TOO_DEEP; what JSON
     cannot hold at all (an int past Python's digit limit) becomes UNREPRESENTABLE."""
+    # Exact types first, the common cases: isinstance (and bool, a subclass of int) after.
+    if type(value) is str:
+        return value
+    if type(value) is int and -_SMALL_INT < value < _SMALL_INT:
+        return str(value)  # far within Python's digit limit: str() cannot fail
+    return _stringify_any(value)
+
+
+def _stringify_any(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -302,22 +321,25 @@ def _info_entries(info: Mapping[str, object], limit: int) -> tuple[dict[str, str
     """The first MAX_INFO_ENTRIES entries that are not None, as valid text (a value longer
     than the whole limit is pre-cut: it will be shortened anyway), and how many are left."""
     entries: dict[str, str] = {}
+    room = MAX_INFO_ENTRIES
     left = 0
     for key, value in info.items():
         if value is None:
             continue
-        if len(entries) >= MAX_INFO_ENTRIES:
+        if not room:
             left += 1
             continue
+        room -= 1
         if type(key) is str and len(key) <= MAX_INFO_KEY and key.isascii():
             name = key  # the common case, as the line below would leave it
         else:
             name = shorten_key(valid_text(key if isinstance(key, str) else stringify(key)), MAX_INFO_KEY)
-        # Past the limit the value is cut anyway; one more character keeps it over the limit.
         text = value if type(value) is str else stringify(value)
-        if len(text) > limit:
-            text = text[: limit + 1]
-        entries[name] = text if text.isascii() else valid_text(text)
+        if text.isascii():
+            # Past the limit the value is cut anyway; one more character keeps it over the limit.
+            entries[name] = text if len(text) <= limit else text[: limit + 1]
+        else:
+            entries[name] = valid_text(text if len(text) <= limit else text[: limit + 1])
     return entries, left
 
 
@@ -399,7 +421,7 @@ def encode_additional_info(
     if not left:
         # The common case: everything fits as it is (what the plan below would also keep).
         text = _encode_object(entries)
-        if utf16_len(text) <= limit:
+        if len(text) <= limit and (text.isascii() or utf16_len(text) <= limit):
             return text
     while True:  # twice at most: once more when an entry of the input has the note's key
         names = list(entries)
@@ -454,16 +476,20 @@ class ItomEvent:
         """The record as the event API takes it: strings only, each within its limit in
         UTF-16 units (how ServiceNow counts), a long message key shortened so it stays distinct."""
         record: dict[str, str] = {}
-        for name in _STRING_FIELDS:
-            value = getattr(self, name)
+        values = self.__dict__  # the fields, read without getattr's lookup per field
+        for name, limit in _STRING_FIELDS:
+            value = values[name]
             if value is None or value == "":
                 continue
-            text = valid_text(value if isinstance(value, str) else stringify(value))
-            limit = FIELD_LIMITS.get(name)
-            if limit is None:
-                record[name] = text
+            text = value if type(value) is str else stringify(value)
+            if text.isascii():  # the common case: one unit per character, nothing to replace
+                if 0 < limit < len(text):
+                    text = shorten_key(text, limit) if name == "message_key" else cut(text, limit)
             else:
-                record[name] = shorten_key(text, limit) if name == "message_key" else cut(text, limit)
+                text = valid_text(text)
+                if limit:
+                    text = shorten_key(text, limit) if name == "message_key" else cut(text, limit)
+            record[name] = text
         if self.additional_info or self.additional_info_omitted:
             record["additional_info"] = encode_additional_info(
                 self.additional_info, omitted=self.additional_info_omitted
@@ -471,9 +497,10 @@ class ItomEvent:
         return record
 
 
-# Field order of the record, read once (dataclasses.fields() per call is measurably slow).
-_STRING_FIELDS = tuple(
-    item.name
+# Field order of the record and each field's limit (0: none), read once (dataclasses.fields()
+# per call is measurably slow).
+_STRING_FIELDS: tuple[tuple[str, int], ...] = tuple(
+    (item.name, FIELD_LIMITS.get(item.name, 0))
     for item in fields(ItomEvent)
     if item.name not in {"additional_info", "additional_info_omitted", "source_time"}
 )

@@ -1,7 +1,7 @@
 """Reading the secrets from Secrets Manager (GetSecretValue, signed HTTPS through
 aws_api: no boto3 on the alert path), each cached by its document: the ServiceNow
 connection, parsed with the connection's own validation, and the webhook credentials,
-parsed by webhook_auth.
+parsed by webhook_auth (imported on the API path only, when that secret is first parsed).
 
 `current()` is a cache hit on warm invocations; `refresh()` forces a read, used when
 ServiceNow refuses the credentials (the secret may have been rotated), and `reread()` when
@@ -14,12 +14,15 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from itom_forwarder import __version__
 from itom_forwarder.aws_api import AwsApiError, AwsError, AwsJsonClient
 from itom_forwarder.failures import ConfigError, SecretUnavailable
 from itom_forwarder.servicenow import ServiceNowConnection, parse_connection
-from itom_forwarder.webhook_auth import CredentialsInvalid, WebhookCredentials, parse_credentials
+
+if TYPE_CHECKING:
+    from itom_forwarder.webhook_auth import WebhookCredentials
 
 __all__ = ["IngestSecret", "SecretConnections", "SecretDocument", "secrets_manager_client"]
 
@@ -175,6 +178,8 @@ class IngestSecret:
         raw = self._secret.raw(force_fetch=force_fetch)
         if self._parsed is not None and self._parsed[0] == raw:
             return self._parsed[1]
+        from itom_forwarder.webhook_auth import CredentialsInvalid, parse_credentials
+
         try:
             parsed = parse_credentials(self._secret.parse(raw))
         except CredentialsInvalid as error:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from itom_forwarder.failures import ConfigError
 from itom_forwarder.formats import MappingOptions
-from itom_forwarder.formats.alarms import FieldTemplates, TemplateError
 from itom_forwarder.ordering import GuardOptions
 from itom_forwarder.servicenow import ClientOptions
+
+if TYPE_CHECKING:
+    from itom_forwarder.formats.alarms.templates import FieldTemplates
 
 __all__ = ["DeliverySettings", "Settings"]
 
@@ -81,9 +83,16 @@ def _env_severity_or_none(env: Mapping[str, str], name: str, default: str) -> st
     return _env_severity(env, name, default)
 
 
-def _env_field_templates(env: Mapping[str, str]) -> FieldTemplates:
+def _env_field_templates(env: Mapping[str, str]) -> FieldTemplates | None:
+    """The deployment's field templates, checked here (at start); None when none are set,
+    without loading the templates' module (the formats that apply them load it)."""
+    text = env.get("FIELD_TEMPLATES", "")
+    if not text.strip():
+        return None
+    from itom_forwarder.formats.alarms.templates import FieldTemplates, TemplateError
+
     try:
-        return FieldTemplates.parse(env.get("FIELD_TEMPLATES", ""))
+        return FieldTemplates.parse(text)
     except TemplateError as error:
         raise ConfigError(f"FIELD_TEMPLATES: {error}") from None
 

@@ -34,7 +34,8 @@ MAX_ITEMS = 100
 
 def as_mapping(value: object) -> Mapping[str, Any]:
     """JSON navigation that tolerates nulls and wrong types in third-party payloads."""
-    return value if isinstance(value, Mapping) else {}
+    # type() first: a JSON object is a dict, and an ABC's isinstance is several times slower.
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def as_list(value: object, limit: int = MAX_ITEMS) -> list[Any]:
@@ -61,6 +62,8 @@ def text_of(value: object) -> str:
 
 def text_or_none(value: object) -> str | None:
     """A text field of a third-party payload: None for null or empty, anything else as text."""
+    if type(value) is str:
+        return value or None
     if value is None or value == "":
         return None
     return stringify(value)

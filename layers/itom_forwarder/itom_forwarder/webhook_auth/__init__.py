@@ -3,20 +3,30 @@ credentials an ingest secret holds, and the check of what a request presents aga
 
 A leaf: it is given the credentials, the request's headers and body and the time, and
 imports nothing from the application.
+
+Only `Method` is loaded with the package (the API's route table names each route's
+methods, and the delivery policy imports that table on every path); the credentials and
+their check are imported when first used, on the API path: an alert's cold start does not
+load them.
 """
 
 from __future__ import annotations
 
-from itom_forwarder.webhook_auth.credentials import KEYS, BasicCredential, WebhookCredentials, parse_credentials
-from itom_forwarder.webhook_auth.exceptions import CredentialsInvalid
-from itom_forwarder.webhook_auth.verify import (
-    GRAFANA_SIGNATURE_HEADERS,
-    REPLAY_WINDOW_SECONDS,
-    Method,
-    Problem,
-    Verdict,
-    verify,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+from itom_forwarder.webhook_auth.methods import Method
+
+if TYPE_CHECKING:
+    from itom_forwarder.webhook_auth.credentials import KEYS, BasicCredential, WebhookCredentials, parse_credentials
+    from itom_forwarder.webhook_auth.exceptions import CredentialsInvalid
+    from itom_forwarder.webhook_auth.verify import (
+        GRAFANA_SIGNATURE_HEADERS,
+        REPLAY_WINDOW_SECONDS,
+        Problem,
+        Verdict,
+        verify,
+    )
 
 __all__ = [
     "GRAFANA_SIGNATURE_HEADERS",
@@ -31,3 +41,34 @@ __all__ = [
     "parse_credentials",
     "verify",
 ]
+
+# The module of each name imported on first use.
+_LAZY = {
+    "KEYS": "credentials",
+    "BasicCredential": "credentials",
+    "WebhookCredentials": "credentials",
+    "parse_credentials": "credentials",
+    "CredentialsInvalid": "exceptions",
+    "GRAFANA_SIGNATURE_HEADERS": "verify",
+    "REPLAY_WINDOW_SECONDS": "verify",
+    "Problem": "verify",
+    "Verdict": "verify",
+    "verify": "verify",
+}
+
+
+def __getattr__(name: str) -> object:
+    """A name of `__all__` not loaded yet: its module's names are bound here, all at once
+    (so `verify` is the function, not the submodule the import sets as an attribute)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY[name]
+    loaded = importlib.import_module(f"{__name__}.{module}")
+    for each, source in _LAZY.items():
+        if source == module:
+            globals()[each] = getattr(loaded, each)
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

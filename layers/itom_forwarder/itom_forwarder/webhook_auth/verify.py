@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from itom_forwarder.webhook_auth.credentials import WebhookCredentials
+from itom_forwarder.webhook_auth.methods import Method
 
 __all__ = [
     "GRAFANA_SIGNATURE_HEADERS",
@@ -35,12 +36,6 @@ GRAFANA_SIGNATURE_HEADERS = ("X-Grafana-Alerting-Signature", "X-Grafana-Alert-Si
 REPLAY_WINDOW_SECONDS = 300
 
 Header = Callable[[str], str | None]
-
-
-class Method(StrEnum):
-    BEARER = "bearer"
-    BASIC = "basic"
-    GRAFANA_HMAC = "grafana_hmac"
 
 
 class Problem(StrEnum):

@@ -68,21 +68,34 @@ def alarm_key(facts: AlarmFacts) -> str:
     return f"{key}:contributor/{facts.contributor.id}" if facts.contributor else key
 
 
+_RESOURCE_RANK = {name: rank for rank, name in enumerate(RESOURCE_DIMENSIONS)}
+
+
 def node_of(dimensions: Sequence[Dimension]) -> str | None:
+    """The value of the most specific resource dimension (the last of a repeated name),
+    else the first dimension's."""
     by_name = {dimension.name: dimension.value for dimension in dimensions}
-    for name in RESOURCE_DIMENSIONS:
-        if by_name.get(name):
-            return by_name[name]
+    best: str | None = None
+    best_rank = len(RESOURCE_DIMENSIONS)
+    for name, value in by_name.items():  # a few dimensions, not the whole table
+        rank = _RESOURCE_RANK.get(name, best_rank)
+        if rank < best_rank and value:
+            best, best_rank = value, rank
+    if best is not None:
+        return best
     return dimensions[0].value if dimensions else None
+
+
+# What quote(safe="") leaves as it is: a name of only these needs no quoting.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def console_url(region: str | None, alarm_name: str) -> str | None:
     if not region:
         return None
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#alarmsV2:alarm/{quote(valid_text(alarm_name), safe='')}"  # a lone surrogate cannot be quoted
-    )
+    name = alarm_name if _UNQUOTED.fullmatch(alarm_name) else quote(valid_text(alarm_name), safe="")
+    # valid_text: a lone surrogate cannot be quoted.
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#alarmsV2:alarm/{name}"
 
 
 _INSIGHTS_QUERY = re.compile(
@@ -187,13 +200,24 @@ def _template_values(facts: AlarmFacts, metric: _Metric) -> dict[str, object]:
     return values
 
 
+_EMPTY: tuple[object, ...] = (None, "", [], {})
+
+
+def _event_class(account_id: str | None, region: str | None) -> str | None:
+    if account_id and region:
+        return f"{account_id}/{region}"
+    return account_id or region or None
+
+
 def to_events(facts: AlarmFacts, options: MappingOptions, context: Mapping[str, object]) -> list[ItomEvent]:
     """Map one alarm state change; `context` adds route details (SNS message id...).
     Returns no event when the alarm's state is configured to send nothing."""
     description, description_lines = split_description(facts.description)
     overrides = parse_overrides(facts.tags, description_lines)
-    severity_by_state = {**options.severity_by_alarm_state, **overrides.severity_by_state}
-    severity = severity_by_state.get(facts.state, options.default_severity)
+    if facts.state in overrides.severity_by_state:
+        severity = overrides.severity_by_state[facts.state]
+    else:
+        severity = options.severity_by_alarm_state.get(facts.state, options.default_severity)
     if severity is None:
         return []
     metric = _monitored_metric(facts)
@@ -222,7 +246,7 @@ def to_events(facts: AlarmFacts, options: MappingOptions, context: Mapping[str, 
     built_in = ItomEvent(
         severity=severity,
         source=options.alarm_source,
-        event_class="/".join(part for part in (facts.account_id, facts.region) if part) or None,
+        event_class=_event_class(facts.account_id, facts.region),
         node=node_of(metric.dimensions),
         resource=", ".join(f"{d.name}={d.value}" for d in metric.dimensions) or None,
         metric_name=metric.name,
@@ -231,9 +255,11 @@ def to_events(facts: AlarmFacts, options: MappingOptions, context: Mapping[str, 
         message_key=alarm_key(facts),
         time_of_event=format_time(facts.changed_at) if facts.changed_at else None,
         source_time=facts.changed_at,
-        additional_info={key: value for key, value in info.items() if value not in (None, "", [], {})},
+        # A truthy value is kept at once: only a falsy one can be empty (0 and false are kept).
+        additional_info={key: value for key, value in info.items() if value or value not in _EMPTY},
     )
-    values = _template_values(facts, metric)
+    # The template values only for templates to render: a warm alert does not build them.
+    values = _template_values(facts, metric) if options.field_templates else {}
     return [
         customised(
             built_in,

@@ -44,6 +44,7 @@ SEVERITY_KEYS = {
 SUPPRESS = "none"
 # The value is stripped afterwards: `\s*(.*?)\s*$` backtracks quadratically on a line of spaces.
 _DESCRIPTION_LINE = re.compile(r"^\s*itom:([a-z_:]+)\s*=(.*)$", re.IGNORECASE)
+_OVERRIDE_PREFIX = re.compile(PREFIX, re.IGNORECASE)
 
 
 def tags_of(raw: object) -> dict[str, str]:
@@ -65,6 +66,8 @@ def split_description(description: str | None) -> tuple[str | None, dict[str, st
     """The description without its `itom:key=value` lines, and those lines as a map."""
     if not description:
         return description, {}
+    if not _OVERRIDE_PREFIX.search(description):  # the common case: no line to take out
+        return "\n".join(description.splitlines()).strip() or None, {}
     kept: list[str] = []
     found: dict[str, str] = {}
     for line in description.splitlines():
@@ -84,7 +87,12 @@ class AlarmOverrides:
     problems: tuple[str, ...] = ()
 
 
+NO_OVERRIDES = AlarmOverrides()
+
+
 def parse_overrides(tags: Mapping[str, str], description_lines: Mapping[str, str]) -> AlarmOverrides:
+    if not tags and not description_lines:
+        return NO_OVERRIDES  # the common case, shared: AlarmOverrides is frozen
     fields: dict[str, str] = {}
     severities: dict[str, str | None] = {}
     problems: list[str] = []

@@ -71,19 +71,23 @@ def _account(message: Mapping[str, Any], arn: str | None, notification: Notifica
     return account_from_arn(arn) or account_from_arn(notification.topic_arn)
 
 
+# additional_info's names of the Trigger's fields (the statistic is either of two).
+_DETAIL_FIELDS = (
+    ("unit", "Unit"),
+    ("comparison_operator", "ComparisonOperator"),
+    ("threshold", "Threshold"),
+    ("threshold_metric_id", "ThresholdMetricId"),
+    ("period", "Period"),
+    ("evaluation_periods", "EvaluationPeriods"),
+    ("datapoints_to_alarm", "DatapointsToAlarm"),
+    ("treat_missing_data", "TreatMissingData"),
+)
+
+
 def _details(trigger: Mapping[str, Any]) -> dict[str, object]:
-    details: dict[str, object] = {
-        "statistic": trigger.get("Statistic") or trigger.get("ExtendedStatistic"),
-        "unit": trigger.get("Unit"),
-        "comparison_operator": trigger.get("ComparisonOperator"),
-        "threshold": trigger.get("Threshold"),
-        "threshold_metric_id": trigger.get("ThresholdMetricId"),
-        "period": trigger.get("Period"),
-        "evaluation_periods": trigger.get("EvaluationPeriods"),
-        "datapoints_to_alarm": trigger.get("DatapointsToAlarm"),
-        "treat_missing_data": trigger.get("TreatMissingData"),
-    }
-    return {key: value for key, value in details.items() if value not in (None, "")}
+    details: dict[str, object] = {"statistic": trigger.get("Statistic") or trigger.get("ExtendedStatistic")}
+    details |= {name: trigger.get(field) for name, field in _DETAIL_FIELDS}
+    return {key: value for key, value in details.items() if value is not None and value != ""}
 
 
 def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
@@ -94,7 +98,9 @@ def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
     state = message.get("NewStateValue")
     if not isinstance(state, str) or state not in ALARM_STATES:
         raise InvalidPayload(f"NewStateValue: {shown(state)} is not one of {', '.join(ALARM_STATES)}")
-    arn = message.get("AlarmArn") if isinstance(message.get("AlarmArn"), str) else None
+    arn = message.get("AlarmArn")
+    if not isinstance(arn, str):
+        arn = None
     region = (
         region_from_arn(arn)
         or region_from_arn(notification.topic_arn)
@@ -119,7 +125,7 @@ def parse(message: Mapping[str, Any], notification: Notification) -> AlarmFacts:
         dimensions=dimensions_of(trigger.get("Dimensions")),
         metrics=[_metric_ref(item) for item in as_list(trigger.get("Metrics")) if isinstance(item, Mapping)],
         threshold_metric_id=text_or_none(trigger.get("ThresholdMetricId")),
-        alarm_rule=message.get("AlarmRule") if isinstance(message.get("AlarmRule"), str) else None,
+        alarm_rule=rule if isinstance(rule := message.get("AlarmRule"), str) else None,
         children=_children(message.get("TriggeringChildren")),
         contributor=_contributor(message),
         tags=tags_of(message.get("AlarmTags")),
