@@ -17,22 +17,11 @@ from itom_forwarder.api_routes import ROUTES
 from itom_forwarder.failures import ConfigError
 from itom_forwarder.settings import MAPPING, Settings
 from local.runner import CODE_PATHS
+from tests.integration.test_cold_start_imports import OFF_THE_ALERT_PATH
 from tests.samples import ROOT
 
 REQUIRED = {"SERVICENOW_SECRET_ID": "servicenow", "DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/1/dlq"}
 
-# A module, or a package and everything in it.
-OFF_THE_ALERT_PATH = (
-    "itom_forwarder.formats.alertmanager",
-    "itom_forwarder.formats.grafana",
-    "itom_forwarder.formats.generic",
-    "itom_forwarder.formats.plain_text",
-    "itom_forwarder.formats.aws_events",
-    "itom_forwarder.triggers.api",
-    "itom_forwarder.triggers.authentication",
-    "itom_forwarder.webhook_auth.credentials",
-    "itom_forwarder.webhook_auth.verify",
-)
 
 # In a fresh interpreter: the handler, the container's settings, the alert trigger and the
 # mapping of one SNS CloudWatch alarm; what of ours is loaded before and after the mapping.
