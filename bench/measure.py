@@ -205,6 +205,12 @@ def cold_start(servers: Servers, runs: int) -> dict[str, Any]:
     return {
         "runs": runs,
         "wall_ms": {name: statistics.median(values) for name, values in wall.items()},
+        # Each round's processes ran back to back: a round's ratio to its own floor cancels
+        # the machine's drift between rounds (the medians above are for context).
+        "ratio_to_floor": {
+            name: statistics.median(ms / floor for ms, floor in zip(wall[name], wall["floor"], strict=True))
+            for name in ("source", "compiled", "oauth")
+        },
         "import_ms": {name: median_of(name, "import_ms") for name in names if name != "bare"},
         "aws_sdk": {
             name: sorted({module for found in figures[name] for module in found["aws_sdk"]})

@@ -6,7 +6,6 @@ message of many records, the API's one request)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -41,7 +40,7 @@ def crashing_format(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setattr(formats, "FORMATS", table)
     route = ROUTES["/events"]
-    monkeypatch.setitem(ROUTES, "/events", dataclasses.replace(route, to_events=_buggy(route.to_events)))
+    monkeypatch.setitem(ROUTES, "/events", route._replace(to_events=_buggy(route.to_events)))
 
 
 def reason_of(message: dict[str, Any]) -> tuple[str, str]:

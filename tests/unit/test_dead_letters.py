@@ -8,7 +8,6 @@ import gzip
 import json
 import random
 import string
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,23 +59,23 @@ def test_every_field_survives_the_round_trip() -> None:
     # The last failure is the time the message is written.
     assert decoded.last_failure_at is not None
     assert before <= datetime.fromisoformat(decoded.last_failure_at) <= datetime.now(UTC)
-    assert decoded == replace(LETTER, last_failure_at=decoded.last_failure_at)
+    assert decoded == LETTER._replace(last_failure_at=decoded.last_failure_at)
     assert (body["kind"], body["version"]) == (KIND, VERSION)
     assert body["payload"] == RECORD  # the original record, untouched
     assert body["function"] == {"name": "itom-forwarder-prod", "version": "7", "request_id": "req-0123"}
 
 
 def test_a_first_failure_is_stamped_once_and_kept_on_the_next() -> None:
-    first, _ = round_trip(replace(LETTER, first_failure_at=None))
+    first, _ = round_trip(LETTER._replace(first_failure_at=None))
     assert first["first_failure_at"] == first["last_failure_at"]
-    _, again = round_trip(replace(LETTER, first_failure_at=first["first_failure_at"]))
+    _, again = round_trip(LETTER._replace(first_failure_at=first["first_failure_at"]))
     assert again.first_failure_at == first["first_failure_at"]
 
 
 def test_the_function_defaults_to_lambda_s_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "from-env")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-    _, decoded = round_trip(replace(LETTER, function_name=None, function_version=None))
+    _, decoded = round_trip(LETTER._replace(function_name=None, function_version=None))
     assert (decoded.function_name, decoded.function_version) == ("from-env", "$LATEST")
 
 
@@ -85,7 +84,7 @@ def test_a_payload_over_the_limit_is_gzipped_and_reads_back_the_same() -> None:
     # Text that compresses (a real record repeats itself) but is well over the limit.
     words = ["".join(rng.choices(string.ascii_lowercase, k=8)) for _ in range(500)]
     payload = {"Sns": {"Message": " ".join(rng.choice(words) for _ in range(200_000))}}
-    text = encode(replace(LETTER, payload=payload))
+    text = encode(LETTER._replace(payload=payload))
     assert len(text.encode()) <= MAX_BODY_BYTES
     body = json.loads(text)
     assert "payload" not in body
@@ -94,7 +93,7 @@ def test_a_payload_over_the_limit_is_gzipped_and_reads_back_the_same() -> None:
 
 
 def test_a_payload_under_the_limit_stays_plain() -> None:
-    body = json.loads(encode(replace(LETTER, payload={"text": "x" * 900_000})))
+    body = json.loads(encode(LETTER._replace(payload={"text": "x" * 900_000})))
     assert "payload_gzip_base64" not in body
     assert body["payload"] == {"text": "x" * 900_000}
 
@@ -103,7 +102,7 @@ def test_a_payload_under_the_limit_stays_plain() -> None:
 def test_a_lone_surrogate_survives_in_an_ascii_body(size: int) -> None:
     text = "half an emoji: \ud83d " + "y" * size
     payload = {"Sns": {"Message": text}}
-    encoded = encode(replace(LETTER, payload=payload))
+    encoded = encode(LETTER._replace(payload=payload))
     assert encoded.isascii()
     encoded.encode("utf-8")  # valid for SQS: no lone surrogate left in the body itself
     assert decode(json.loads(encoded)).payload == payload
@@ -111,12 +110,12 @@ def test_a_lone_surrogate_survives_in_an_ascii_body(size: int) -> None:
 
 def test_secret_values_in_the_reason_are_redacted() -> None:
     reason = FailureReason("token", f"refused for {SECRET}", 401, f"detail with {SECRET} twice: {SECRET}")
-    body, decoded = round_trip(replace(LETTER, reason=reason), (SECRET, "", "abc"))
+    body, decoded = round_trip(LETTER._replace(reason=reason), (SECRET, "", "abc"))
     assert decoded.reason == FailureReason(
         "token", "refused for [redacted]", 401, "detail with [redacted] twice: [redacted]"
     )
     # Values too short to be a credential are not blotted out of ordinary words.
-    _, short = round_trip(replace(LETTER, reason=FailureReason("map", "abc: not a severity")), ("abc",))
+    _, short = round_trip(LETTER._replace(reason=FailureReason("map", "abc: not a severity")), ("abc",))
     assert short.reason.message == "abc: not a severity"
     assert body["payload"] == RECORD
 

@@ -76,7 +76,7 @@ def test_an_item_s_records_are_never_split() -> None:
     # Every POST carries whole items: each item's records travel together.
     for chunk in grouped:
         keys = [record["message_key"] for entry in chunk for record in entry.records]
-        assert {key.split("/")[0] for key in keys} == {f"item-{entry.index}" for entry in chunk}
+        assert {key.split("/")[0] for key in keys} == {f"item-{entry.position}" for entry in chunk}
 
 
 def test_an_item_larger_than_the_cap_goes_alone() -> None:

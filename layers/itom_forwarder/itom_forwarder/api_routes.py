@@ -3,17 +3,16 @@ how to recognise it and split it into items, its mapper, and how its senders aut
 The API trigger answers by it and the delivery policy maps by it, so a replayed API request
 maps as it did when it came in.
 
-The delivery policy imports this table on every path, so its mappers import their format
-(Alertmanager, Grafana, generic) when a request first needs one: an SNS alarm's cold start
-loads none of them."""
+The delivery policy imports this table on every path; its mappers are the formats' own,
+which import their format's module (Alertmanager, Grafana, generic) when a request first
+needs one: an SNS alarm's cold start loads none of them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from itom_forwarder.formats import MappingOptions, Notification
+from itom_forwarder.formats import MAPPERS, MappingOptions, Notification, shapes
 from itom_forwarder.itom_event import ItomEvent
 from itom_forwarder.webhook_auth import Method
 
@@ -23,8 +22,7 @@ __all__ = ["ROUTES", "ApiRoute", "one_alert_groups"]
 GROUP_TEXT_KEYS = frozenset({"alerts", "message"})
 
 
-@dataclass(frozen=True)
-class ApiRoute:
+class ApiRoute(NamedTuple):
     path: str
     input_format: str
     # The items of a body in this route's format, or None when the body is not in it.
@@ -42,33 +40,7 @@ class ApiRoute:
 
 
 def _alert_groups(payload: object) -> list[object] | None:
-    from itom_forwarder.formats import alertmanager
-
-    return list(payload["alerts"]) if alertmanager.is_alertmanager(payload) else None  # type: ignore[index]
-
-
-def _generic_records(payload: object) -> list[object] | None:
-    from itom_forwarder.formats import generic
-
-    return generic.records_of(payload)
-
-
-def _generic_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
-    from itom_forwarder.formats import generic
-
-    return generic.to_events(payload, notification, options)
-
-
-def _alertmanager_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
-    from itom_forwarder.formats import alertmanager
-
-    return alertmanager.to_events(payload, notification, options)
-
-
-def _grafana_events(payload: object, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
-    from itom_forwarder.formats import grafana
-
-    return grafana.to_events(payload, notification, options)
+    return list(payload["alerts"]) if shapes.is_alertmanager(payload) else None  # type: ignore[index]
 
 
 def one_alert_groups(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -86,8 +58,8 @@ ROUTES: dict[str, ApiRoute] = {
         ApiRoute(
             "/events",
             "generic",
-            _generic_records,
-            _generic_events,
+            shapes.generic_records,
+            MAPPERS["generic"],
             'expected one ITOM event object, a list of them, or {"records": [...]}',
             methods=frozenset({Method.BEARER}),
             api_key=True,
@@ -96,7 +68,7 @@ ROUTES: dict[str, ApiRoute] = {
             "/alertmanager",
             "alertmanager",
             _alert_groups,
-            _alertmanager_events,
+            MAPPERS["alertmanager"],
             'expected an Alertmanager webhook (version 4): {"status": ..., "alerts": [...]}',
             methods=WEBHOOK_METHODS,
             webhook=True,
@@ -105,7 +77,7 @@ ROUTES: dict[str, ApiRoute] = {
             "/grafana",
             "grafana",
             _alert_groups,
-            _grafana_events,
+            MAPPERS["grafana"],
             'expected a Grafana webhook (version 1): {"status": ..., "alerts": [...]}',
             methods=WEBHOOK_METHODS | {Method.GRAFANA_HMAC},
             webhook=True,

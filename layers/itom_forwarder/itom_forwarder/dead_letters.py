@@ -21,9 +21,8 @@ import json
 import os
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from itom_forwarder.failures import FailureReason
 
@@ -51,8 +50,7 @@ class NotADeadLetter(ValueError):
     """Not the forwarder's format (a Lambda DLQ event, an SNS notification...)."""
 
 
-@dataclass(frozen=True)
-class DeadLetter:
+class DeadLetter(NamedTuple):
     payload: object  # the SNS or SQS record, the API request, or the whole direct event
     source: str
     reason: FailureReason

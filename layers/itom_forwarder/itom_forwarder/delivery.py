@@ -32,10 +32,10 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -105,15 +105,14 @@ class Handling(StrEnum):
     RETURN = "return"
 
 
-@dataclass(frozen=True)
-class Disposition:
+class Disposition(NamedTuple):
     """What the trigger's caller does with an item that is not delivered, by failure class."""
 
     invalid: Handling = Handling.DEAD_LETTER
     permanent: Handling = Handling.DEAD_LETTER
     transient: Handling = Handling.RETRY
     dead_letter_delay_seconds: int = 0
-    dead_letter_attributes: Mapping[str, str] = field(default_factory=dict)
+    dead_letter_attributes: Mapping[str, str] = MappingProxyType({})
     # A dead letter that cannot be written (SQS down): True leaves the item to the caller's
     # retry (fate RETRY_LATER, failure NotKept: a batch reports it, the replay leaves the
     # original message); False makes `deliver` raise, so the invocation fails and its
@@ -168,8 +167,7 @@ class NotKept(ForwarderFailure):
         self.failure = failure
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     item: Inbound
     fate: Fate
     input_format: str | None = None
@@ -187,9 +185,8 @@ class Outcome:
         return [record.get("message_key", "") for record in self.records]
 
 
-@dataclass(frozen=True)
-class _Mapped:
-    index: int
+class _Mapped(NamedTuple):
+    position: int  # the item's place among the call's items (its outcome's index)
     item: Inbound
     input_format: str
     records: tuple[dict[str, str], ...]
@@ -250,9 +247,9 @@ def earliest_source_time(container: Container, items: Sequence[Inbound]) -> int 
     """The earliest source time (epoch ms) of the items' events; None when none maps."""
     arrival_ms = int(time.time() * 1000)
     times: list[int] = []
-    for item in items:
+    for position, item in enumerate(items):
         with contextlib.suppress(InvalidPayload):  # delivering it reports the problem
-            times.extend(_map_one(item, container.settings.mapping, arrival_ms).source_times)
+            times.extend(_map_one(position, item, container.settings.mapping, arrival_ms).source_times)
     return min(times, default=None)
 
 
@@ -277,13 +274,13 @@ def _is_splittable(failure: PermanentFailure) -> bool:
     return failure.reason.step == "deliver" and failure.reason.status in SPLITTABLE_STATUSES
 
 
-def _map_one(item: Inbound, options: formats.MappingOptions, arrival_ms: int) -> _Mapped:
-    """One item's format, records and source times (index -1: the caller sets it); a
-    format's crash is the item's InvalidPayload."""
+def _map_one(position: int, item: Inbound, options: formats.MappingOptions, arrival_ms: int) -> _Mapped:
+    """The format, records and source times of the call's item at `position`; a format's
+    crash is the item's InvalidPayload."""
     try:
         input_format, events = _events_of(item, options)
         records = tuple(event.to_record() for event in events)
-        return _Mapped(-1, item, input_format, records, source_times(item, events, arrival_ms))
+        return _Mapped(position, item, input_format, records, source_times(item, events, arrival_ms))
     except InvalidPayload:
         raise
     except Exception as error:  # a bug in a format: this item only, never the batch
@@ -384,7 +381,7 @@ class _Run:
         for index, item in enumerate(items):
             route = ROUTES.get(item.route or "")
             try:
-                entry = replace(_map_one(item, options, self.arrival_ms), index=index)
+                entry = _map_one(index, item, options, self.arrival_ms)
             except InvalidPayload as invalid:
                 self.not_delivered(index, item, route.input_format if route else None, invalid)
                 invalid_items += 1
@@ -427,14 +424,14 @@ class _Run:
                 self._split(chunk, failure, deadline, earlier_attempts + failure.attempts)
                 return
             for entry in chunk:
-                self.not_delivered(entry.index, entry.item, entry.input_format, failure, earlier_attempts)
+                self.not_delivered(entry.position, entry.item, entry.input_format, failure, earlier_attempts)
             return
         except TransientFailure as failure:
             # Without a status the instance never answered (timeout, dropped connection):
             # the request may have reached it all the same.
             self.unanswered = self.unanswered or failure.reason.status is None
             for entry in chunk:
-                self.not_delivered(entry.index, entry.item, entry.input_format, failure, earlier_attempts)
+                self.not_delivered(entry.position, entry.item, entry.input_format, failure, earlier_attempts)
             return
         self._delivered(chunk, records, delivered)
 
@@ -478,8 +475,8 @@ class _Run:
             },
         )
         for entry in chunk:
-            superseded = self.superseded.get(entry.index, 0)
-            self.outcomes[entry.index] = Outcome(
+            superseded = self.superseded.get(entry.position, 0)
+            self.outcomes[entry.position] = Outcome(
                 entry.item, Fate.DELIVERED, entry.input_format, entry.records, superseded=superseded
             )
 
@@ -493,7 +490,7 @@ class _Run:
                 "notification_id": entry.item.notification.message_id,
             },
         )
-        self.superseded[entry.index] = self.superseded.get(entry.index, 0) + 1
+        self.superseded[entry.position] = self.superseded.get(entry.position, 0) + 1
 
     def order(
         self,
@@ -532,7 +529,7 @@ class _Run:
         left: list[_Mapped] = []
         for entry in mapped:
             if any(record_key(record) for record in entry.records):
-                self.not_delivered(entry.index, entry.item, entry.input_format, failure)
+                self.not_delivered(entry.position, entry.item, entry.input_format, failure)
             else:
                 left.append(entry)
         return left
@@ -544,8 +541,8 @@ class _Run:
             key = record_key(record)
             decision = decisions.get(key)
             if decision is not None and decision.verdict is Verdict.IN_FLIGHT:
-                self.superseded.pop(entry.index, None)
-                self.not_delivered(entry.index, entry.item, entry.input_format, KeyInFlight(key))
+                self.superseded.pop(entry.position, None)
+                self.not_delivered(entry.position, entry.item, entry.input_format, KeyInFlight(key))
                 return None
             if key and source_ms < newest[key]:
                 self._supersede(entry, record, source_ms, newest[key])
@@ -555,12 +552,14 @@ class _Run:
                 records.append(record)
                 times.append(source_ms)
         if not records:
-            superseded = self.superseded.get(entry.index, 0)
-            self.outcomes[entry.index] = Outcome(entry.item, Fate.SUPERSEDED, entry.input_format, superseded=superseded)
+            superseded = self.superseded.get(entry.position, 0)
+            self.outcomes[entry.position] = Outcome(
+                entry.item, Fate.SUPERSEDED, entry.input_format, superseded=superseded
+            )
             return None
         if len(records) == len(entry.records):
-            return entry  # the common case, nothing superseded: no copy (replace() is slow)
-        return replace(entry, records=tuple(records), source_times=tuple(times))
+            return entry  # the common case, nothing superseded: no copy
+        return entry._replace(records=tuple(records), source_times=tuple(times))
 
 
 def _connect(container: Container) -> None:

@@ -9,7 +9,7 @@ a credential.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "ConfigError",
@@ -21,8 +21,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class FailureReason:
+class FailureReason(NamedTuple):
     """Why an event was not delivered: the step, ServiceNow's status and message."""
 
     step: str  # config | secret | map | token | deliver

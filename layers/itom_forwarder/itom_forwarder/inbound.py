@@ -6,24 +6,21 @@ from __future__ import annotations
 import json
 import reprlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from itom_forwarder.formats import Notification
 
 __all__ = ["History", "Inbound", "epoch_ms", "notification_from_sns_json", "read_records", "records_of"]
 
 
-@dataclass(frozen=True)
-class History:
+class History(NamedTuple):
     """What a replayed item went through before: the attempts made and its first failure."""
 
     attempts: int = 0
     first_failure_at: str | None = None
 
 
-@dataclass(frozen=True)
-class Inbound:
+class Inbound(NamedTuple):
     original: object  # the SNS or SQS record, the API request, or the whole direct event
     notification: Notification
     source: str  # "sns", "sqs", "direct" or "api"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -95,7 +94,7 @@ def sanitized(error: BaseException) -> BaseException:
     if isinstance(error, ForwarderFailure):
         reason = error.reason
         copied = copy.copy(error)
-        copied.reason = replace(reason, message=redact(reason.message), detail=redact(reason.detail or "") or None)
+        copied.reason = reason._replace(message=redact(reason.message), detail=redact(reason.detail or "") or None)
         copied.args = (clean,)
         return copied
     return RuntimeError(f"{type(error).__name__}: {clean}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from itom_forwarder.formats import MappingOptions, Notification, alertmanager, grafana, to_events
+from itom_forwarder.formats import MappingOptions, Notification, alertmanager, grafana, shapes, to_events
 from itom_forwarder.itom_event import InvalidPayload
 from tests.samples import load
 
@@ -146,21 +146,21 @@ def test_huge_values_are_bounded_with_a_note() -> None:
 @pytest.mark.parametrize("name", [FIRING, RESOLVED])
 def test_grafana_samples_are_grafana_and_alertmanager_shaped(name: str) -> None:
     payload = load(name)
-    assert grafana.is_grafana(payload)
-    assert alertmanager.is_alertmanager(payload)  # a superset: FORMATS' order decides
+    assert shapes.is_grafana(payload)
+    assert shapes.is_alertmanager(payload)  # a superset: FORMATS' order decides
 
 
 @pytest.mark.parametrize("name", ALERTMANAGER_SAMPLES)
 def test_alertmanager_samples_are_not_grafana(name: str) -> None:
     payload = load(name)
-    assert not grafana.is_grafana(payload)
+    assert not shapes.is_grafana(payload)
     assert to_events(Notification(message=json.dumps(payload)), SETTINGS)[0] == "alertmanager"
 
 
 @pytest.mark.parametrize("mark", [{"version": "1"}, {"orgId": 3}])
 def test_either_mark_makes_an_alertmanager_shape_grafana(mark: dict[str, object]) -> None:
     payload = {**load(ALERTMANAGER_SAMPLES[0]), "version": "4", **mark}
-    assert grafana.is_grafana(payload)
+    assert shapes.is_grafana(payload)
 
 
 def test_a_bogus_status_is_refused_naming_the_index() -> None:

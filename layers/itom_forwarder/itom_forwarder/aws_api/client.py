@@ -18,9 +18,8 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -63,8 +62,7 @@ REDACTED = "[redacted]"
 CredentialsArgument = AwsCredentials | Callable[[], AwsCredentials] | None
 
 
-@dataclass(frozen=True)
-class _Retryable:
+class _Retryable(NamedTuple):
     """Why an attempt may be retried."""
 
     reason: str

@@ -3,63 +3,122 @@
 `to_events` picks the format by looking at the payload; formats never send anything and
 never read the environment: what they may change comes in `MappingOptions`.
 
-A format's module is imported when its functions are first called, not with this package:
-a cold start on an SNS alarm loads the alarm formats, not Alertmanager's, Grafana's or
-the AWS services' events (each a few milliseconds of import).
+Picking a format reads only `shapes` (each format's test of its shape); a format's module
+is imported when its mapper is first called, not with this package: a cold start on an
+SNS alarm loads the alarm formats, not Alertmanager's, Grafana's or the AWS services'
+events (each a few milliseconds of import, most of it building their dataclasses).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from itom_forwarder.formats import shapes
 from itom_forwarder.formats.json_values import decode_json
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import ItomEvent
 
-__all__ = ["FORMATS", "MappingOptions", "Notification", "to_events"]
+__all__ = ["FORMATS", "MAPPERS", "Mapper", "MappingOptions", "Notification", "to_events"]
 
 Mapper = Callable[[Any, Notification, MappingOptions], list[ItomEvent]]
 
-
-def _on_first_call(module: str, name: str) -> Callable[..., Any]:
-    """The function `name` of this package's `module`, imported when first called."""
-    target: Callable[..., Any] | None = None
-
-    def call(*args: Any) -> Any:
-        nonlocal target
-        if target is None:
-            target = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        return target(*args)
-
-    call.__qualname__ = call.__name__ = f"{module}.{name}"
-    return call
+# One function per format: its module is imported by its first call (an import statement
+# of a loaded module costs a dictionary lookup after that).
 
 
-def _format(name: str, module: str, matches: str) -> tuple[str, Callable[[object], bool], Mapper]:
-    return name, _on_first_call(module, matches), _on_first_call(module, "to_events")
+def _cloudwatch_alarm(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.alarms import sns_notification
+
+    return sns_notification.to_events(payload, notification, options)
+
+
+def _eventbridge_alarm(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.alarms import eventbridge
+
+    return eventbridge.to_events(payload, notification, options)
+
+
+def _alarm_action(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.alarms import alarm_action
+
+    return alarm_action.to_events(payload, notification, options)
+
+
+def _guardduty(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.aws_events import guardduty
+
+    return guardduty.to_events(payload, notification, options)
+
+
+def _securityhub(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.aws_events import securityhub
+
+    return securityhub.to_events(payload, notification, options)
+
+
+def _devops_guru(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.aws_events import devops_guru
+
+    return devops_guru.to_events(payload, notification, options)
+
+
+def _aws_health(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.aws_events import health
+
+    return health.to_events(payload, notification, options)
+
+
+def _config_compliance(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats.aws_events import config_rules
+
+    return config_rules.to_events(payload, notification, options)
+
+
+def _grafana(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats import grafana
+
+    return grafana.to_events(payload, notification, options)
+
+
+def _alertmanager(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats import alertmanager
+
+    return alertmanager.to_events(payload, notification, options)
+
+
+def _generic(payload: Any, notification: Notification, options: MappingOptions) -> list[ItomEvent]:
+    from itom_forwarder.formats import generic
+
+    return generic.to_events(payload, notification, options)
+
+
+def _plain_text(notification: Notification, options: MappingOptions, payload: object) -> list[ItomEvent]:
+    from itom_forwarder.formats import plain_text
+
+    return plain_text.to_events(notification, options, payload)
 
 
 # Most specific first: an EventBridge alarm event has a `source` key, which alone would
 # also make it look like a generic ITOM record. The names are the `input_format` metric
 # dimension and the dead-letter message's `format`.
 FORMATS: tuple[tuple[str, Callable[[object], bool], Mapper], ...] = (
-    _format("cloudwatch_alarm", "alarms.sns_notification", "is_alarm_notification"),
-    _format("eventbridge_alarm", "alarms.eventbridge", "is_alarm_state_change"),
-    _format("alarm_action", "alarms.alarm_action", "is_alarm_action"),
-    _format("guardduty", "aws_events.guardduty", "is_guardduty"),
-    _format("securityhub", "aws_events.securityhub", "is_securityhub"),
-    _format("devops_guru", "aws_events.devops_guru", "is_devops_guru"),
-    _format("aws_health", "aws_events.health", "is_aws_health"),
-    _format("config_compliance", "aws_events.config_rules", "is_config_compliance"),
+    ("cloudwatch_alarm", shapes.is_alarm_notification, _cloudwatch_alarm),
+    ("eventbridge_alarm", shapes.is_alarm_state_change, _eventbridge_alarm),
+    ("alarm_action", shapes.is_alarm_action, _alarm_action),
+    ("guardduty", shapes.is_guardduty, _guardduty),
+    ("securityhub", shapes.is_securityhub, _securityhub),
+    ("devops_guru", shapes.is_devops_guru, _devops_guru),
+    ("aws_health", shapes.is_aws_health, _aws_health),
+    ("config_compliance", shapes.is_config_compliance, _config_compliance),
     # Grafana's webhook is Alertmanager's shape with a version "1" or an orgId: before it.
-    _format("grafana", "grafana", "is_grafana"),
-    _format("alertmanager", "alertmanager", "is_alertmanager"),
-    _format("generic", "generic", "is_generic"),
+    ("grafana", shapes.is_grafana, _grafana),
+    ("alertmanager", shapes.is_alertmanager, _alertmanager),
+    ("generic", shapes.is_generic, _generic),
 )
-_plain_text = _on_first_call("plain_text", "to_events")
+# Each format's mapper by name (the API's routes map their bodies with these).
+MAPPERS: Mapping[str, Mapper] = {name: mapper for name, _, mapper in FORMATS}
 
 
 def to_events(notification: Notification, options: MappingOptions) -> tuple[str, list[ItomEvent]]:
@@ -73,5 +132,4 @@ def to_events(notification: Notification, options: MappingOptions) -> tuple[str,
     for name, matches, mapper in FORMATS:
         if matches(payload):
             return name, mapper(payload, notification, options)
-    events: list[ItomEvent] = _plain_text(notification, options, payload)
-    return "plain_text", events
+    return "plain_text", _plain_text(notification, options, payload)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from itom_forwarder.formats.json_values import MAX_ITEMS, as_mapping, shown, text_map, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import is_alertmanager
 from itom_forwarder.itom_event import InvalidPayload, ItomEvent, Problem, format_time, map_each, parse_time
 
 SOURCE = "Prometheus Alertmanager"
@@ -76,10 +77,6 @@ class Webhook:
     # A `severity` annotation counts where no label gives one (Grafana rules often set it there).
     severity_annotation: bool = False
     extras: Extras = _no_extras
-
-
-def is_alertmanager(payload: object) -> bool:
-    return isinstance(payload, Mapping) and isinstance(payload.get("alerts"), list) and "status" in payload
 
 
 def label_of(labels: Mapping[str, Any], name: str) -> str | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from itom_forwarder.formats.alarms.templates import FieldTemplates
 from itom_forwarder.itom_event import InvalidPayload, ItomEvent, normalise_severity
+
+if TYPE_CHECKING:  # the templates module is imported only when FIELD_TEMPLATES is set
+    from itom_forwarder.formats.alarms.templates import FieldTemplates
 
 __all__ = ["customised", "template_values"]
 

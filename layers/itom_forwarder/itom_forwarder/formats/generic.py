@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from itom_forwarder.formats.json_values import decode_json, json_type
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import generic_records as records_of
 from itom_forwarder.itom_event import (
     ITOM_FIELDS,
     MAX_INFO_ENTRIES,
@@ -30,22 +31,6 @@ from itom_forwarder.itom_event import (
 
 MAX_RECORDS = 1000
 T = TypeVar("T")
-
-
-def records_of(payload: object) -> list[object] | None:
-    """The records of a generic payload, or None when it is not a generic payload."""
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, Mapping):
-        if len(payload) == 1 and isinstance(payload.get("records"), list):
-            return list(payload["records"])
-        if any(name in payload for name in ITOM_FIELDS):
-            return [payload]
-    return None
-
-
-def is_generic(payload: object) -> bool:
-    return records_of(payload) is not None
 
 
 def _additional_info(value: object) -> Mapping[str, object]:

@@ -17,18 +17,10 @@ from itom_forwarder.formats import alertmanager
 from itom_forwarder.formats.json_values import as_mapping, first_items, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import GRAFANA_VERSION as VERSION
 from itom_forwarder.itom_event import ItomEvent
 
 SOURCE = "Grafana"
-VERSION = "1"  # Alertmanager's own webhook is version "4" and has no orgId
-
-
-def is_grafana(payload: object) -> bool:
-    return (
-        isinstance(payload, Mapping)
-        and alertmanager.is_alertmanager(payload)
-        and (payload.get("version") == VERSION or "orgId" in payload)
-    )
 
 
 def _extras(alert: Mapping[str, Any], payload: Mapping[str, Any]) -> alertmanager.AlertExtras:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Notification"]
 
 
-@dataclass(frozen=True)
-class Notification:
+class Notification(NamedTuple):
     """An SNS notification, an API request, or a direct invocation (the SNS fields None).
 
     `origin` says which: "sns" (SNS, or SNS through the buffer queue), "api" (an API

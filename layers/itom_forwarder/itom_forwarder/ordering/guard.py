@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
@@ -85,8 +85,7 @@ class GuardOptions:
     lease_seconds: float = 10.0
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     key: str  # the alert's message key
     source_time_ms: int
 
@@ -97,8 +96,7 @@ class Verdict(StrEnum):
     IN_FLIGHT = "in_flight"  # an older event of the key is being sent now: retry after it
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     verdict: Verdict
     # The time the table holds: the newer event's (superseded), or the one in flight.
     recorded_ms: int | None = None

@@ -17,8 +17,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import requests
 from aws_lambda_powertools import Logger, Metrics
@@ -65,8 +64,7 @@ class ConnectionSource(Protocol):
     def refresh(self) -> ServiceNowConnection: ...
 
 
-@dataclass(frozen=True)
-class Delivered:
+class Delivered(NamedTuple):
     status: int
     result: str
     attempts: int
@@ -117,8 +115,7 @@ def _warn_if_not_all_inserted(result: object, sent: int, text: str) -> None:
     metrics.add_metric(name="EventsNotInserted", unit=MetricUnit.Count, value=max(missing, 0))
 
 
-@dataclass(frozen=True)
-class _Bound:
+class _Bound(NamedTuple):
     connection: ServiceNowConnection
     auth: InstanceAuth
     post: EventPost  # the event API's POST, prepared for this connection

@@ -42,7 +42,7 @@ import math
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -112,7 +112,7 @@ class Message:
 def _with_history(items: list[Inbound], history: History, received_at_ms: int | None) -> list[Inbound]:
     """The items with what they went through, and when they first arrived (an SQS
     record's own SentTimestamp where it has one) for the ordering guard."""
-    return [replace(item, history=history, received_at_ms=item.received_at_ms or received_at_ms) for item in items]
+    return [item._replace(history=history, received_at_ms=item.received_at_ms or received_at_ms) for item in items]
 
 
 def _sent_ms(message: Mapping[str, Any]) -> int | None:
@@ -149,7 +149,7 @@ def _forwarder_items(letter: DeadLetter) -> list[Inbound]:
             raise Unreadable("an API request without its body text")
         notification = Notification(message=body, message_id=letter.request_id, origin="api")
         item = Inbound(payload, notification, "api", route=route, history=history)
-        return [replace(item, received_at_ms=letter.received_at_ms)]
+        return [item._replace(received_at_ms=letter.received_at_ms)]
     if letter.source in ("sns", "sqs") and isinstance(payload, Mapping):
         return _with_history(read_records({"Records": [payload]}), history, letter.received_at_ms)
     if letter.source == "direct" and payload is not None:

@@ -13,14 +13,6 @@ from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import ItomEvent
 
 
-def is_alarm_action(payload: object) -> bool:
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source") == "aws.cloudwatch"
-        and isinstance(payload.get("alarmData"), Mapping)
-    )
-
-
 def to_events(event: Mapping[str, Any], notification: Notification, options: MappingOptions) -> list[ItomEvent]:
     facts = parse_alarm_data(
         event["alarmData"],

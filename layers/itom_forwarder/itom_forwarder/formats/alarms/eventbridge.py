@@ -21,17 +21,6 @@ from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
 from itom_forwarder.itom_event import InvalidPayload, ItomEvent, parse_time
 
-DETAIL_TYPES = ("CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change")
-
-
-def is_alarm_state_change(payload: object) -> bool:
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source") == "aws.cloudwatch"
-        and payload.get("detail-type") in DETAIL_TYPES
-        and isinstance(payload.get("detail"), Mapping)
-    )
-
 
 def _metric_ref(raw: Mapping[str, Any]) -> MetricRef:
     metric = as_mapping(as_mapping(raw.get("metricStat")).get("metric"))

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from itom_forwarder.formats.alarms.facts import AlarmFacts, Dimension
@@ -110,8 +109,7 @@ def _insights_query(expression: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-@dataclass(frozen=True)
-class _Metric:
+class _Metric(NamedTuple):
     name: str | None
     namespace: str | None
     dimensions: Sequence[Dimension]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from itom_forwarder.formats.json_values import as_list, first_items, text_map, text_of
 from itom_forwarder.itom_event import InvalidPayload, normalise_severity
@@ -79,11 +80,10 @@ def split_description(description: str | None) -> tuple[str | None, dict[str, st
     return "\n".join(kept).strip() or None, found
 
 
-@dataclass(frozen=True)
-class AlarmOverrides:
-    fields: Mapping[str, str] = field(default_factory=dict)
+class AlarmOverrides(NamedTuple):
+    fields: Mapping[str, str] = MappingProxyType({})
     # State → severity digit, or None for "send nothing".
-    severity_by_state: Mapping[str, str | None] = field(default_factory=dict)
+    severity_by_state: Mapping[str, str | None] = MappingProxyType({})
     problems: tuple[str, ...] = ()
 
 
@@ -92,7 +92,7 @@ NO_OVERRIDES = AlarmOverrides()
 
 def parse_overrides(tags: Mapping[str, str], description_lines: Mapping[str, str]) -> AlarmOverrides:
     if not tags and not description_lines:
-        return NO_OVERRIDES  # the common case, shared: AlarmOverrides is frozen
+        return NO_OVERRIDES  # the common case, shared: AlarmOverrides is immutable
     fields: dict[str, str] = {}
     severities: dict[str, str | None] = {}
     problems: list[str] = []

@@ -23,10 +23,6 @@ from itom_forwarder.itom_event import InvalidPayload, ItomEvent, parse_time
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 
 
-def is_alarm_notification(message: object) -> bool:
-    return isinstance(message, Mapping) and "AlarmName" in message and "NewStateValue" in message
-
-
 def dimensions_of(raw: object) -> list[Dimension]:
     """`[{"name": ..., "value": ...}]` as the classic notification writes them."""
     dimensions = []

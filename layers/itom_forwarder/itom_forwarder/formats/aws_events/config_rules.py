@@ -30,25 +30,17 @@ from itom_forwarder.formats.aws_events.common import (
 from itom_forwarder.formats.json_values import as_mapping, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import CONFIG_DETAIL_TYPE as DETAIL_TYPE
+from itom_forwarder.formats.shapes import is_config_compliance
 from itom_forwarder.itom_event import ItomEvent, valid_text
 
 __all__ = ["DETAIL_TYPE", "is_config_compliance", "to_events"]
 
 SERVICE = "config"
 KEY_PREFIX = "aws.config"
-DETAIL_TYPE = "Config Rules Compliance Change"
 CLOSING = ("COMPLIANT", "NOT_APPLICABLE")
 NON_COMPLIANT = "NON_COMPLIANT"
 CONSOLE_URL = "https://{region}.console.aws.amazon.com/config/home?region={region}#/rules/details?configRuleName={name}"
-
-
-def is_config_compliance(payload: object) -> bool:
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source") == "aws.config"
-        and payload.get("detail-type") == DETAIL_TYPE
-        and isinstance(payload.get("detail"), Mapping)
-    )
 
 
 def _severity(compliance: str | None, options: MappingOptions) -> str:

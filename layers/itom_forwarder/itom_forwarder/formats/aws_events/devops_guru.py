@@ -37,20 +37,15 @@ from itom_forwarder.formats.aws_events.common import (
 from itom_forwarder.formats.json_values import as_list, as_mapping, decode_json, text_map, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import DEVOPS_GURU_CLOSED_DETAIL_TYPE as CLOSED_DETAIL_TYPE
+from itom_forwarder.formats.shapes import DEVOPS_GURU_DETAIL_TYPES as DETAIL_TYPES
+from itom_forwarder.formats.shapes import is_devops_guru
 from itom_forwarder.itom_event import ItomEvent, format_time, valid_text
 
 __all__ = ["CLOSED_DETAIL_TYPE", "DETAIL_TYPES", "is_devops_guru", "to_events"]
 
 SERVICE = "devopsguru"
 KEY_PREFIX = "aws.devops-guru"
-CLOSED_DETAIL_TYPE = "DevOps Guru Insight Closed"
-DETAIL_TYPES = (
-    "DevOps Guru New Insight Open",
-    "DevOps Guru Insight Severity Upgraded",
-    "DevOps Guru New Anomaly Association",
-    "DevOps Guru New Recommendation Created",
-    CLOSED_DETAIL_TYPE,
-)
 SEVERITY_BY_INSIGHT_SEVERITY = {"high": "2", "medium": "3", "low": "4"}
 # DevOps Guru's insight statuses (ListInsights): an insight is ONGOING until it is CLOSED.
 ONGOING, CLOSED = "ONGOING", "CLOSED"
@@ -65,15 +60,6 @@ INFO_RECOMMENDATIONS = 10
 STACKS = 20
 ARNS_PER_ANOMALY = 5
 DIMENSIONS = 30  # CloudWatch's limit per metric
-
-
-def is_devops_guru(payload: object) -> bool:
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source") == "aws.devops-guru"
-        and payload.get("detail-type") in DETAIL_TYPES
-        and isinstance(payload.get("detail"), Mapping)
-    )
 
 
 def _text(item: Mapping[str, Any], *names: str) -> str | None:

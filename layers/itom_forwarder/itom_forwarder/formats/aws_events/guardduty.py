@@ -39,14 +39,15 @@ from itom_forwarder.formats.aws_events.common import (
 from itom_forwarder.formats.json_values import as_list, as_mapping, first_items, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import GUARDDUTY_DETAIL_TYPE as DETAIL_TYPE
+from itom_forwarder.formats.shapes import GUARDDUTY_SOURCE as SOURCE
+from itom_forwarder.formats.shapes import is_guardduty
 from itom_forwarder.itom_event import ItomEvent, valid_text
 
 __all__ = ["DETAIL_TYPE", "SOURCE", "is_guardduty", "to_events"]
 
 SERVICE = "guardduty"
 KEY_PREFIX = "aws.guardduty"
-SOURCE = "aws.guardduty"
-DETAIL_TYPE = "GuardDuty Finding"
 # (lowest score, label, ServiceNow severity), highest band first.
 BANDS = ((9.0, "Critical", "1"), (7.0, "High", "2"), (4.0, "Medium", "3"), (1.0, "Low", "4"))
 # The finding's page in the GuardDuty console, as GuardDuty's own EventBridge example links
@@ -81,15 +82,6 @@ DETAILS_BY_RESOURCE_TYPE = {
     "rdslimitlessdb": "rdsLimitlessDbDetails",
 }
 ACTION_ITEMS = 20  # the entries of `service.action` looked at for a remote address
-
-
-def is_guardduty(payload: object) -> bool:
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source", SOURCE) == SOURCE
-        and payload.get("detail-type") == DETAIL_TYPE
-        and isinstance(payload.get("detail"), Mapping)
-    )
 
 
 def _score(value: object) -> float | None:

@@ -30,6 +30,8 @@ from itom_forwarder.formats.aws_events.common import (
 from itom_forwarder.formats.json_values import as_list, as_mapping, text_map, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import HEALTH_DETAIL_TYPES as DETAIL_TYPES
+from itom_forwarder.formats.shapes import is_aws_health
 from itom_forwarder.itom_event import FIELD_LIMITS, ItomEvent, valid_text
 
 __all__ = ["DETAIL_TYPES", "is_aws_health", "to_events"]
@@ -37,7 +39,6 @@ __all__ = ["DETAIL_TYPES", "is_aws_health", "to_events"]
 SERVICE = "health"
 KEY_PREFIX = "aws.health"
 # "AWS Health Abuse Event" has the same detail (the schema reference lists both).
-DETAIL_TYPES = ("AWS Health Event", "AWS Health Abuse Event")
 CLOSED = "closed"
 # The Health Dashboard's page of one event. The dashboard is at
 # https://health.aws.amazon.com/health/home ("Concepts for AWS Health", AWS Health User
@@ -49,15 +50,6 @@ CONSOLE_URL = "https://health.aws.amazon.com/health/home#/account/event-log?even
 INFO_ENTITIES = 20
 DESCRIBED_ENTITIES = 10
 METADATA_ITEMS = 20
-
-
-def is_aws_health(payload: object) -> bool:
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source") == "aws.health"
-        and payload.get("detail-type") in DETAIL_TYPES
-        and isinstance(payload.get("detail"), Mapping)
-    )
 
 
 def _entities(event: Mapping[str, Any], detail: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:

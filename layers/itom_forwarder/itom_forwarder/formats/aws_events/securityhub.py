@@ -41,14 +41,15 @@ from itom_forwarder.formats.aws_events.common import (
 from itom_forwarder.formats.json_values import as_list, as_mapping, text_or_none
 from itom_forwarder.formats.notification import Notification
 from itom_forwarder.formats.options import MappingOptions
+from itom_forwarder.formats.shapes import SECURITYHUB_DETAIL_TYPE as DETAIL_TYPE
+from itom_forwarder.formats.shapes import SECURITYHUB_SOURCE as SOURCE
+from itom_forwarder.formats.shapes import is_securityhub
 from itom_forwarder.itom_event import FIELD_LIMITS, ItomEvent, cut, utf16_len, valid_text
 
 __all__ = ["DETAIL_TYPE", "SOURCE", "is_securityhub", "to_events"]
 
 SERVICE = "securityhub"
 KEY_PREFIX = "aws.securityhub"
-SOURCE = "aws.securityhub"
-DETAIL_TYPE = "Security Hub Findings - Imported"
 CLOSING_WORKFLOW = ("RESOLVED", "SUPPRESSED")
 SEVERITY_BY_LABEL = {"CRITICAL": "1", "HIGH": "2", "MEDIUM": "3", "LOW": "4", "INFORMATIONAL": "5"}
 # (lowest Normalized, label), highest first; 0 alone is INFORMATIONAL.
@@ -67,16 +68,6 @@ INFO_TYPES = 10
 PRODUCT_NAME = "aws/securityhub/ProductName"
 COMPANY_NAME = "aws/securityhub/CompanyName"
 SEVERITY_LABEL = "aws/securityhub/SeverityLabel"
-
-
-def is_securityhub(payload: object) -> bool:
-    # A relay that keeps only `detail-type` and `detail` still names the finding's format.
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source", SOURCE) == SOURCE
-        and payload.get("detail-type") == DETAIL_TYPE
-        and isinstance(payload.get("detail"), Mapping)
-    )
 
 
 def _upper(value: object) -> str | None:
