@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -74,6 +75,7 @@ __all__ = [
 ]
 
 logger = Logger(child=True)
+_standard_logger = logging.getLogger(logger.name)  # the same logger: its level check is typed
 metrics = Metrics()  # Powertools shares one metric set between instances
 
 REPLAY_RUN_ATTRIBUTE = "replay_run"
@@ -464,16 +466,17 @@ class _Run:
         # DEBUG when the first attempt went through (a Powertools line costs a warm alert about
         # a tenth of its own time; the EMF line already counts what was delivered, by format);
         # INFO when it took retries. LogLevel DEBUG brings every delivery's line back.
-        log = logger.info if delivered.attempts > 1 else logger.debug
-        log(
-            "Events delivered to ServiceNow",
-            extra={
-                "records": len(records),
-                "formats": sorted({entry.input_format for entry in chunk}),
-                "attempts": delivered.attempts,
-                "result": delivered.result,
-            },
-        )
+        retried = delivered.attempts > 1
+        if _standard_logger.isEnabledFor(logging.INFO if retried else logging.DEBUG):  # else no fields worked out
+            (logger.info if retried else logger.debug)(
+                "Events delivered to ServiceNow",
+                extra={
+                    "records": len(records),
+                    "formats": sorted({entry.input_format for entry in chunk}),
+                    "attempts": delivered.attempts,
+                    "result": delivered.result,
+                },
+            )
         for entry in chunk:
             superseded = self.superseded.get(entry.position, 0)
             self.outcomes[entry.position] = Outcome(

@@ -128,7 +128,7 @@ def _mapping(env: Mapping[str, str]) -> MappingOptions:
         config_noncompliant_severity=_env_severity(
             env, "CONFIG_SEVERITY_NON_COMPLIANT", defaults.config_noncompliant_severity
         ),
-        alarm_source=env.get("EVENT_SOURCE", "").strip() or MappingOptions.alarm_source,
+        alarm_source=env.get("EVENT_SOURCE", "").strip() or MappingOptions._field_defaults["alarm_source"],
         severity_by_alarm_state={
             "ALARM": _env_severity(env, "SEVERITY_ALARM", "2"),
             "OK": _env_severity(env, "SEVERITY_OK", "0"),
@@ -179,7 +179,7 @@ def _guard(env: Mapping[str, str]) -> GuardOptions | None:
     return GuardOptions(
         table_name=table_name,
         ttl_seconds=ttl_days * 24 * 3600,
-        lease_seconds=_env_seconds(env, "ALERT_STATE_LEASE_SECONDS", GuardOptions.lease_seconds),
+        lease_seconds=_env_seconds(env, "ALERT_STATE_LEASE_SECONDS", GuardOptions._field_defaults["lease_seconds"]),
     )
 
 

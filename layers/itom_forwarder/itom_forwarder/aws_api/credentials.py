@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from itom_forwarder.aws_api.exceptions import AwsConfigurationError
 
@@ -27,11 +26,13 @@ _chain_lock = threading.Lock()
 _chain: list[Any] = []  # botocore's Credentials, once looked up (refreshable ones renew themselves)
 
 
-@dataclass(frozen=True, slots=True)
-class AwsCredentials:
+class AwsCredentials(NamedTuple):
     access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str | None = field(default=None, repr=False)
+    secret_access_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:  # the key id only: the secret and the token never reach a text
+        return f"AwsCredentials(access_key_id={self.access_key_id!r})"
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> AwsCredentials:

@@ -34,7 +34,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -74,8 +73,7 @@ LEASE_GRACE_MS = 20
 logger = Logger(child=True)
 
 
-@dataclass(frozen=True)
-class GuardOptions:
+class GuardOptions(NamedTuple):
     table_name: str
     # Longer than the dead-letter queue keeps a message (14 days): a replayed event always
     # finds the time of what superseded it.

@@ -66,12 +66,22 @@ class ConnectionSource(Protocol):
 
 class Delivered(NamedTuple):
     status: int
-    result: str
+    answer: object  # the answer's `result`, as ServiceNow sent it
     attempts: int
     elapsed_seconds: float
     # An earlier attempt got no answer (a timeout, a dropped connection): the instance may
     # still apply that copy later.
     unanswered: bool = False
+
+    @property
+    def result(self) -> str:
+        """The answer's `result` as JSON text, cut to 500 characters (for the log; encoded
+        only when asked for: a warm alert's DEBUG line is not written at INFO)."""
+        return _result_text(self.answer)
+
+
+def _result_text(result: object) -> str:
+    return json.dumps(result)[:500]
 
 
 def auth_for(
@@ -93,7 +103,7 @@ def auth_for(
 _INSERTED = re.compile(r"^(\d+) events? (?:were|was) inserted")
 
 
-def _warn_if_not_all_inserted(result: object, sent: int, text: str) -> None:
+def _warn_if_not_all_inserted(result: object, sent: int) -> None:
     """A 200 whose result reports fewer events inserted than sent, or an error, is still
     delivered (retrying would insert the others twice): it is logged and counted."""
     inserted: int | None = None
@@ -110,7 +120,7 @@ def _warn_if_not_all_inserted(result: object, sent: int, text: str) -> None:
     missing = sent - inserted if inserted is not None else sent
     logger.warning(
         "ServiceNow accepted the request but reports events not inserted",
-        extra={"sent": sent, "inserted": inserted, "result": text},
+        extra={"sent": sent, "inserted": inserted, "result": _result_text(result)},
     )
     metrics.add_metric(name="EventsNotInserted", unit=MetricUnit.Count, value=max(missing, 0))
 
@@ -250,7 +260,7 @@ class ServiceNowClient:
                 )
             outcome = self._attempt(bound, body, remaining, attempt, records)
             if isinstance(outcome, Delivered):
-                return Delivered(outcome.status, outcome.result, attempt, self._clock() - started, unanswered)
+                return Delivered(outcome.status, outcome.answer, attempt, self._clock() - started, unanswered)
             failure, wait = outcome
             unanswered = unanswered or failure.reason.status is None
             if attempt >= self._options.attempts:
@@ -320,7 +330,7 @@ class ServiceNowClient:
     def _accepted(self, response: requests.Response, attempt: int, elapsed: float, records: int) -> Delivered:
         # As in Kibana: a 2xx without `result` is not ServiceNow's event API answering.
         try:
-            body: Any = response.json()
+            body: Any = json.loads(response.content)  # bytes: json detects the UTF, as requests' .json() does
         except ValueError:
             body = None
         result = body.get("result") if isinstance(body, dict) else None
@@ -334,6 +344,5 @@ class ServiceNowClient:
                 ),
                 attempt,
             )
-        text = json.dumps(result)[:500]
-        _warn_if_not_all_inserted(result, records, text)
-        return Delivered(response.status_code, text, attempt, elapsed)
+        _warn_if_not_all_inserted(result, records)
+        return Delivered(response.status_code, result, attempt, elapsed)

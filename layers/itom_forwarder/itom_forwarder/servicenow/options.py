@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ClientOptions"]
 
 
-@dataclass(frozen=True)
-class ClientOptions:
+class ClientOptions(NamedTuple):
     connect_timeout_seconds: float = 3.0
     read_timeout_seconds: float = 10.0
     # Attempts of one POST within an invocation (transient failures only).
