@@ -60,19 +60,21 @@ def _per_thousand(count: float, alerts: int) -> str:
 def cold_rows(cold: dict[str, Any]) -> list[str]:
     wall, imports = cold["wall_ms"], cold["import_ms"]
     source, compiled, floor = wall["source"], wall["compiled"], wall["floor"]
-    ratios = cold["ratio_to_floor"]
-    ratio, compiled_ratio = ratios["source"], ratios["compiled"]
+    # The target's ratio: of the medians (each process's own noise, not drift between rounds,
+    # is what varies here); the median of each round's own ratio is shown beside it.
+    ratio, compiled_ratio = source / floor, compiled / floor
+    paired = cold["ratio_to_floor"]
     met = "met" if ratio <= 1.3 else "met with bytecode only" if compiled_ratio <= 1.3 else "NOT met"
     sdk = ", ".join(cold["aws_sdk"]["source"]) or "none"
     if cold["aws_sdk"]["source"] == ["botocore"]:
         sdk += f" (the package itself, {cold['botocore_submodules']} of its submodules)"
     return [
         f"| 1 | cold start: first invocation through lambda_handler in a fresh process (spawn to return: import, "
-        f"secret read, first POST), basic, guard off, project modules as source (median of {cold['runs']}; the ratio: "
-        f"the median of each round's own ratio) | "
+        f"secret read, first POST), basic, guard off, project modules as source (median of {cold['runs']}) | "
         f"{source:.0f} ms | floor: a fresh interpreter's `import requests`, one signed GetSecretValue and one "
         f"POST {floor:.0f} ms (bare interpreter {wall['bare']:.0f} ms) | {ratio:.2f}× (compiled "
-        f"{compiled_ratio:.2f}×) | ≤ 1.3× — {met} |",
+        f"{compiled_ratio:.2f}×; the median of each round's own ratio: {paired['source']:.2f}× / "
+        f"{paired['compiled']:.2f}×) | ≤ 1.3× — {met} |",
         f"| 1 | cold start: the handler's import alone (`import app`, timed inside those processes), as source | "
         f"{imports['source']:.0f} ms | the floor's `import requests` {imports['floor']:.0f} ms | "
         f"{imports['source'] / imports['floor']:.2f}× | |",
@@ -82,7 +84,7 @@ def cold_rows(cold: dict[str, Any]) -> list[str]:
         f"{compiled / source:.2f}× ({compiled - source:+.0f} ms) | |",
         f"| 1 | cold start: AWS SDK modules loaded by the first invocation (`sys.modules`) | {sdk} | | | |",
         f"| 1 | cold start: first invocation, oauth, guard off (fresh process, as source) | {wall['oauth']:.0f} ms "
-        f"(import {imports['oauth']:.0f} ms) | floor {floor:.0f} ms | {ratios['oauth']:.2f}× | |",
+        f"(import {imports['oauth']:.0f} ms) | floor {floor:.0f} ms | {wall['oauth'] / floor:.2f}× | |",
     ]
 
 

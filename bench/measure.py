@@ -205,8 +205,8 @@ def cold_start(servers: Servers, runs: int) -> dict[str, Any]:
     return {
         "runs": runs,
         "wall_ms": {name: statistics.median(values) for name, values in wall.items()},
-        # Each round's processes ran back to back: a round's ratio to its own floor cancels
-        # the machine's drift between rounds (the medians above are for context).
+        # Each round's ratio to its own floor (its processes ran back to back), shown beside
+        # the ratio of the medians above.
         "ratio_to_floor": {
             name: statistics.median(ms / floor for ms, floor in zip(wall[name], wall["floor"], strict=True))
             for name in ("source", "compiled", "oauth")

@@ -10,8 +10,9 @@ imports on its own for its user-agent hook: it is loaded by `import app` already
 invocation on the alert path adds any of it.
 
 Nor does that first alarm load the input formats, routes and credentials of other paths
-(Alertmanager, Grafana, generic, plain text, the AWS services' events, the API trigger and
-the webhook credentials' check): each is imported when its own path first runs."""
+(the other alarm routes, the field templates, Alertmanager, Grafana, generic, plain text,
+the AWS services' events, the API trigger and the webhook credentials' check): each is
+imported when its own path first runs."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ for line in sys.stdin:
 # What a CloudWatch alarm's first invocation must not import (a module, or a package and
 # everything in it): the other formats, the API's trigger and the webhook credentials.
 OFF_THE_ALERT_PATH = (
+    # The other alarm routes and the field templates (none set): an SNS alarm needs neither.
+    "itom_forwarder.formats.alarms.eventbridge",
+    "itom_forwarder.formats.alarms.alarm_action",
+    "itom_forwarder.formats.alarms.templates",
     "itom_forwarder.formats.alertmanager",
     "itom_forwarder.formats.grafana",
     "itom_forwarder.formats.generic",

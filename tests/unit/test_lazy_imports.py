@@ -1,8 +1,9 @@
-"""What loads lazily stays reachable, and stays lazy: the input formats (imported when
-`to_events` first tries them), the API routes' mappers, the webhook credentials and the
-field templates (imported only when FIELD_TEMPLATES is set). An eager import added back
-(in formats/__init__.py, api_routes.py, settings.py, secrets.py or webhook_auth) fails the
-fresh-interpreter test below."""
+"""What loads lazily stays reachable, and stays lazy: the input formats (a format's module
+is imported when its mapper is first called; picking the format reads only formats/shapes.py),
+the API routes' mappers, the webhook credentials and the field templates (imported only when
+FIELD_TEMPLATES is set). An eager import added back (in formats/__init__.py,
+formats/alarms/__init__.py, customise.py, api_routes.py, settings.py, secrets.py or
+webhook_auth) fails the fresh-interpreter test below."""
 
 from __future__ import annotations
 
@@ -66,8 +67,7 @@ def test_an_alarm_cold_start_loads_only_the_alarm_formats() -> None:
 
 
 def test_every_format_of_the_table_resolves() -> None:
-    """Each format's module and detector exist (a name misspelt in the table would only
-    fail when a payload first reached it): None is in no format."""
+    """Eleven formats, each with its own name and a test of its shape: None is in no format."""
     names = [name for name, _, _ in formats.FORMATS]
     assert len(set(names)) == len(names) == 11
     for name, matches, _ in formats.FORMATS:
