@@ -94,7 +94,7 @@ template:
 unit-tests: venvs
 	bash scripts/run-tests.sh $(BIN)/python $(if $(PYTHON313),$(VENV313)/bin/python,--skip "Python 3.13 (the Lambda runtime): no python3.13 found (pyenv or PATH)") -- $(PYTEST_ARGS)
 
-# Not part of `make test` (a smoke run of it is): ~6 minutes on 2 cores. Runs on the Lambda
+# Not part of `make test` (a smoke run of it is): ~7 minutes on 2 cores. Runs on the Lambda
 # runtime's Python (3.13, .venv-3.13) where one exists, then on 3.11 (.venv), one after the
 # other, each saving its figures in .venv/bench/; docs/performance.md then gets both tables,
 # 3.13's first, and the cost per million alerts from 3.13's figures (without a python3.13:
