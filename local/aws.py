@@ -170,6 +170,8 @@ class LocalAws:
         self.port = port or free_port()
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}  # by service, for this server's port
+        self._clients_lock = threading.Lock()
         self._server = _RecordingMotoServer(self.port, self._calls, self._lock)
         self._saved_environment: dict[str, str | None] = {}
 
@@ -212,13 +214,18 @@ class LocalAws:
             self._calls.clear()
 
     def client(self, service: str) -> Any:
-        session = boto3.session.Session(
-            aws_access_key_id=LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=LOCAL_ENVIRONMENT["AWS_SESSION_TOKEN"],
-            region_name=REGION,
-        )
-        return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        """A boto3 client of `service` on this server, one per service: building one loads
+        botocore's service model from JSON (~0.2 s), which every test's stack would pay."""
+        with self._clients_lock:
+            if service not in self._clients:
+                session = boto3.session.Session(
+                    aws_access_key_id=LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=LOCAL_ENVIRONMENT["AWS_SESSION_TOKEN"],
+                    region_name=REGION,
+                )
+                self._clients[service] = session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+            return self._clients[service]
 
     def create_secret(self, name: str, value: dict[str, object]) -> str:
         response = self.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(value))
