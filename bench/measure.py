@@ -457,12 +457,13 @@ def _warm_summary(times: dict[str, list[float]], work: dict[str, float], *, guar
     result: dict[str, Any] = {name + "_us": _median_us(values) for name, values in times.items() if values}
     result["work_per_alert"] = work
     extras = {"signed": times["signed"], "boto3": times["boto3"]} if guard else {"post": [0.0] * len(times["post"])}
-    for name, extra in extras.items():
-        result[f"bare_{name}_us"] = _median_us([post + more for post, more in zip(times["post"], extra, strict=True)])
+    baselines = {
+        name: [post + more for post, more in zip(times["post"], extra, strict=True)] for name, extra in extras.items()
+    }
+    for name, per_round in baselines.items():
+        result[f"bare_{name}_us"] = _median_us(per_round)
     # The ratio: the median of each round's own (its loops ran side by side, block by block).
-    baseline = [
-        post + more for post, more in zip(times["post"], times["signed"] if guard else extras["post"], strict=True)
-    ]
+    baseline = baselines["signed" if guard else "post"]
     result["ratio"] = statistics.median(ours / base for ours, base in zip(times["ours"], baseline, strict=True))
     return result
 

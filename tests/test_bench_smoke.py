@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.measure import BEFORE_COMMIT
 from tests.samples import ROOT
 
 GUARD_ON_ROWS = (
@@ -37,7 +38,7 @@ def has_before_commit() -> bool:
     git = shutil.which("git")
     if git is None:
         return False
-    command = [git, "-C", str(ROOT), "cat-file", "-e", "387a863^{commit}"]
+    command = [git, "-C", str(ROOT), "cat-file", "-e", f"{BEFORE_COMMIT}^{{commit}}"]
     return subprocess.run(command, capture_output=True, check=False).returncode == 0  # noqa: S603 - fixed arguments
 
 

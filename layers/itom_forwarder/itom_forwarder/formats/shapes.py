@@ -56,30 +56,6 @@ CONFIG_DETAIL_TYPE = "Config Rules Compliance Change"
 GRAFANA_VERSION = "1"  # Alertmanager's own webhook is version "4" and has no orgId
 
 
-def is_alarm_notification(message: object) -> bool:
-    """The classic CloudWatch alarm notification (the SNS message's JSON)."""
-    return isinstance(message, Mapping) and "AlarmName" in message and "NewStateValue" in message
-
-
-def is_alarm_state_change(payload: object) -> bool:
-    """The EventBridge alarm (or contributor) state change event."""
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source") == CLOUDWATCH_SOURCE
-        and payload.get("detail-type") in ALARM_DETAIL_TYPES
-        and isinstance(payload.get("detail"), Mapping)
-    )
-
-
-def is_alarm_action(payload: object) -> bool:
-    """The event of an alarm's Lambda action (the alarm invokes the function directly)."""
-    return (
-        isinstance(payload, Mapping)
-        and payload.get("source") == CLOUDWATCH_SOURCE
-        and isinstance(payload.get("alarmData"), Mapping)
-    )
-
-
 def _service_event(payload: object, source: str, detail_types: tuple[str, ...]) -> bool:
     return (
         isinstance(payload, Mapping)
@@ -96,6 +72,25 @@ def _finding(payload: object, source: str, detail_type: str) -> bool:
         and payload.get("source", source) == source
         and payload.get("detail-type") == detail_type
         and isinstance(payload.get("detail"), Mapping)
+    )
+
+
+def is_alarm_notification(message: object) -> bool:
+    """The classic CloudWatch alarm notification (the SNS message's JSON)."""
+    return isinstance(message, Mapping) and "AlarmName" in message and "NewStateValue" in message
+
+
+def is_alarm_state_change(payload: object) -> bool:
+    """The EventBridge alarm (or contributor) state change event."""
+    return _service_event(payload, CLOUDWATCH_SOURCE, ALARM_DETAIL_TYPES)
+
+
+def is_alarm_action(payload: object) -> bool:
+    """The event of an alarm's Lambda action (the alarm invokes the function directly)."""
+    return (
+        isinstance(payload, Mapping)
+        and payload.get("source") == CLOUDWATCH_SOURCE
+        and isinstance(payload.get("alarmData"), Mapping)
     )
 
 

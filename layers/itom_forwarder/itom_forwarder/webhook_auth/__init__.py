@@ -61,9 +61,10 @@ def _module_of(name: str) -> str:
 def __getattr__(name: str) -> object:
     """A name of `__all__` not loaded yet: its module's names are bound here, all at once
     (so `verify` is the function, not the submodule the import sets as an attribute)."""
-    loaded = importlib.import_module(f"itom_forwarder.webhook_auth.{_module_of(name)}")
+    module = _module_of(name)
+    loaded = importlib.import_module(f"itom_forwarder.webhook_auth.{_module_of(name)}")  # a call: the check reads it
     for each in __all__:
-        if each != "Method" and loaded.__name__.endswith("." + _module_of(each)):
+        if each != "Method" and _module_of(each) == module:
             globals()[each] = getattr(loaded, each)
     return globals()[name]
 
