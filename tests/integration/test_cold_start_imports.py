@@ -73,13 +73,14 @@ OFF_THE_ALERT_PATH = (
     "itom_forwarder.formats.generic",
     "itom_forwarder.formats.plain_text",
     "itom_forwarder.formats.aws_events",
+    # The webhook routes and their credentials' code: an alert is not a webhook's.
+    "itom_forwarder.api_routes",
+    "itom_forwarder.webhook_auth",
     "itom_forwarder.triggers.api",
     "itom_forwarder.triggers.authentication",
     "itom_forwarder.triggers.sqs_batch",
     "itom_forwarder.triggers.check",
     "itom_forwarder.triggers.redrive",
-    "itom_forwarder.webhook_auth.credentials",
-    "itom_forwarder.webhook_auth.verify",
     "itom_forwarder.servicenow.oauth",
 )
 

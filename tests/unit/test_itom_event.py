@@ -18,6 +18,7 @@ from itom_forwarder.itom_event import (
     NESTED_TOO_DEEP,
     InvalidPayload,
     ItomEvent,
+    Problem,
     cut,
     encode_additional_info,
     format_time,
@@ -233,3 +234,30 @@ def test_additional_info_keeps_its_contract_for_any_entries_and_limit(info: dict
     assert len(decoded) + (int(note.split()[0]) if note else 0) == len(expected)
     for key, value in decoded.items():
         assert value == expected[key] or (value.endswith("…") and expected[key].startswith(value[:-1]))
+
+
+def test_the_record_keeps_the_event_api_field_order_and_leaves_out_what_is_not_sent() -> None:
+    event = ItomEvent(
+        severity="2",
+        source="AWS",
+        node="web-1",
+        message_key="k",
+        additional_info={"region": "eu-west-1"},
+        source_time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    record = event.to_record()
+    assert list(record) == ["severity", "source", "node", "message_key", "additional_info"]
+    assert json.loads(record["additional_info"]) == {"region": "eu-west-1"}
+    assert event._replace(node="web-2").to_record()["node"] == "web-2"
+    assert event.to_record() == record  # a copy changed, the event did not
+
+
+def test_a_problem_is_immutable_and_equal_by_value() -> None:
+    problem = Problem("must be a string", "severity", 3)
+    assert problem == Problem("must be a string", "severity", 3)
+    assert problem != Problem("must be a string", "severity", 4)
+    assert len({problem, Problem("must be a string", "severity", 3)}) == 1
+    assert str(problem) == "records[3].severity: must be a string"
+    assert "severity" in repr(problem)
+    with pytest.raises(AttributeError):
+        problem.index = 4

@@ -42,7 +42,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from itom_forwarder import formats
-from itom_forwarder.api_routes import ROUTES
 from itom_forwarder.dead_letters import DeadLetter
 from itom_forwarder.failures import ConfigError, FailureReason, ForwarderFailure, PermanentFailure, TransientFailure
 from itom_forwarder.inbound import Inbound
@@ -51,6 +50,7 @@ from itom_forwarder.ordering import Claim, Decision, GuardUnavailable, KeyInFlig
 from itom_forwarder.settings import DELIVERY, GUARD, MAPPING
 
 if TYPE_CHECKING:
+    from itom_forwarder.api_routes import ApiRoute
     from itom_forwarder.container import Container
     from itom_forwarder.servicenow.client import Delivered
 
@@ -234,10 +234,22 @@ def source_times(item: Inbound, events: Sequence[ItomEvent], arrival_ms: int) ->
     return tuple(_epoch_ms(event.source_time) if event.source_time else fallback for event in events)
 
 
-def _events_of(item: Inbound, options: formats.MappingOptions) -> tuple[str, list[ItomEvent]]:
+def _route(item: Inbound) -> ApiRoute | None:
+    """The webhook route an item came in by (None: not a webhook's). The routes (and the
+    webhook credentials' code) load only for a webhook's item: an alert's path never needs them."""
     if item.route is None:
+        return None
+    from itom_forwarder.api_routes import ROUTES
+
+    return ROUTES.get(item.route)
+
+
+def _events_of(item: Inbound, options: formats.MappingOptions) -> tuple[str, list[ItomEvent]]:
+    route = _route(item)
+    if route is None:
+        if item.route is not None:
+            raise InvalidPayload(f"no webhook route named {item.route!r}")
         return formats.to_events(item.notification, options)
-    route = ROUTES[item.route]
     try:
         payload = json.loads(item.notification.message)
     except (ValueError, RecursionError):
@@ -381,10 +393,10 @@ class _Run:
         mapped: list[_Mapped] = []
         received = invalid_items = 0
         for index, item in enumerate(items):
-            route = ROUTES.get(item.route or "")
             try:
                 entry = _map_one(index, item, options, self.arrival_ms)
             except InvalidPayload as invalid:
+                route = _route(item)
                 self.not_delivered(index, item, route.input_format if route else None, invalid)
                 invalid_items += 1
                 continue

@@ -11,9 +11,9 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from itom_forwarder.failures import FailureReason, PermanentFailure
 
@@ -64,13 +64,35 @@ SERVICENOW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 ELLIPSIS = "…"
 
 
-@dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a payload: which record (if any), which field, why."""
+    """One thing wrong with a payload: which record (if any), which field, why. Immutable,
+    equal by value. (A plain class: its `index` would clash with a tuple's, and a frozen
+    dataclass costs a cold start about a millisecond to define.)"""
 
+    __slots__ = ("field", "index", "reason")
     reason: str
-    field: str | None = None
-    index: int | None = None
+    field: str | None
+    index: int | None
+
+    def __init__(self, reason: str, field: str | None = None, index: int | None = None) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "field", field)
+        object.__setattr__(self, "index", index)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Problem is immutable: cannot set {name}")
+
+    def _key(self) -> tuple[str, str | None, int | None]:
+        return (self.reason, self.field, self.index)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Problem) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Problem(reason={self.reason!r}, field={self.field!r}, index={self.index!r})"
 
     def __str__(self) -> str:
         return self.describe()
@@ -449,8 +471,10 @@ def encode_additional_info(
     return _encode_object(kept)
 
 
-@dataclass(frozen=True)
-class ItomEvent:
+_NO_INFO: Mapping[str, object] = MappingProxyType({})
+
+
+class ItomEvent(NamedTuple):
     """One event for `POST /api/global/em/jsonv2`. None means "not sent" (as in Kibana)."""
 
     severity: str
@@ -465,7 +489,7 @@ class ItomEvent:
     time_of_event: str | None = None
     resolution_state: str | None = None
     ci_type: str | None = None
-    additional_info: Mapping[str, object] = field(default_factory=dict)
+    additional_info: Mapping[str, object] = _NO_INFO
     # Entries a format left out of additional_info to bound its work; counted in its note.
     additional_info_omitted: int = 0
     # When the source says the event happened (not sent: time_of_event is the field, to
@@ -476,9 +500,8 @@ class ItomEvent:
         """The record as the event API takes it: strings only, each within its limit in
         UTF-16 units (how ServiceNow counts), a long message key shortened so it stays distinct."""
         record: dict[str, str] = {}
-        values = self.__dict__  # the fields, read without getattr's lookup per field
-        for name, limit in _STRING_FIELDS:
-            value = values[name]
+        # The string fields come first: zip stops at the last of them.
+        for (name, limit), value in zip(_STRING_FIELDS, self, strict=False):
             if value is None or value == "":
                 continue
             text = value if type(value) is str else stringify(value)
@@ -497,10 +520,8 @@ class ItomEvent:
         return record
 
 
-# Field order of the record and each field's limit (0: none), read once (dataclasses.fields()
-# per call is measurably slow).
+# Field order of the record and each field's limit (0: none): the fields before
+# additional_info, in ItomEvent's order.
 _STRING_FIELDS: tuple[tuple[str, int], ...] = tuple(
-    (item.name, FIELD_LIMITS.get(item.name, 0))
-    for item in fields(ItomEvent)
-    if item.name not in {"additional_info", "additional_info_omitted", "source_time"}
+    (name, FIELD_LIMITS.get(name, 0)) for name in ItomEvent._fields[: ItomEvent._fields.index("additional_info")]
 )

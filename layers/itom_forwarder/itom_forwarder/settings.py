@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from itom_forwarder.failures import ConfigError
 from itom_forwarder.formats import MappingOptions
@@ -139,9 +139,8 @@ def _mapping(env: Mapping[str, str]) -> MappingOptions:
     )
 
 
-@dataclass(frozen=True)
-class DeliverySettings:
-    client: ClientOptions = field(default_factory=ClientOptions)
+class DeliverySettings(NamedTuple):
+    client: ClientOptions = ClientOptions()
     # Records per POST (ServiceNow documents no maximum; 100 is what public exporters use
     # and keeps one request well under the instance's body limit).
     batch_max_records: int = 100
@@ -192,20 +191,19 @@ def _group(name: str, read: Callable[[], T], default: T, refusals: dict[str, str
         return default
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     secret_id: str
     dlq_url: str
     # The webhook credentials' secret (INGEST_SECRET_ID); empty: the webhook routes refuse
     # every request, and /events takes only API Gateway's API key.
     ingest_secret_id: str = ""
-    mapping: MappingOptions = field(default_factory=MappingOptions)
-    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    mapping: MappingOptions = MappingOptions()
+    delivery: DeliverySettings = DeliverySettings()
     # The ordering guard (None: off). A refused guard group refuses every event: sending
     # without the guard it was configured with could reopen alerts.
     guard: GuardOptions | None = None
     # Group name -> why it is refused (the reason every event of that group is kept with).
-    refusals: Mapping[str, str] = field(default_factory=dict)
+    refusals: Mapping[str, str] = MappingProxyType({})
 
     def refusal(self, *groups: str) -> str | None:
         """The first refusal among `groups` (all groups when none is named)."""

@@ -123,3 +123,25 @@ def test_secret_values_are_every_credential_the_connection_holds() -> None:
     oauth = parse_connection(OAUTH | {"private_key_password": "k3y-pass"})
     assert set(oauth.secret_values) == {"csecret-value", OAUTH["private_key"], "k3y-pass"}
     assert ServiceNowConnection(instance_url="https://acme.service-now.com").secret_values == ()
+
+
+def test_repr_shows_who_and_where_but_no_secret_field() -> None:
+    connection = parse_connection(OAUTH | {"private_key_password": "k3y-passw0rd"})
+    shown = repr(connection)
+    assert "acme.service-now.com" in shown
+    assert "svc@acme.com" in shown
+    for value in ("csecret-value", "BEGIN PRIVATE KEY", "k3y-passw0rd"):
+        assert value not in shown
+
+
+def test_secret_values_name_every_secret_field_and_each_long_line_of_the_key() -> None:
+    key_line = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    key = f"-----BEGIN PRIVATE KEY-----\n{key_line}\nabc\n-----END PRIVATE KEY-----"
+    connection = parse_connection(OAUTH | {"private_key": key, "private_key_password": "k3y-passw0rd"})
+    values = connection.secret_values
+    assert {"csecret-value", key, "k3y-passw0rd", key_line} <= set(values)
+    assert "abc" not in values  # too short to be told apart from ordinary text
+    assert parse_connection(BASIC).secret_values == ("Pa55-word!",)
+    # Equal secrets, equal connections: a re-read of an unchanged secret is no rotation.
+    assert parse_connection(BASIC) == parse_connection(BASIC)
+    assert parse_connection(BASIC) != parse_connection(BASIC | {"password": "An0ther-word!"})

@@ -4,6 +4,7 @@ instances over real HTTP: what it sends, and a pool the session's pool manager l
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from requests.adapters import HTTPAdapter
 
 from itom_forwarder.servicenow import EVENT_API_PATH
 from itom_forwarder.servicenow.auth import BasicAuth
-from itom_forwarder.servicenow.event_post import EventPost
+from itom_forwarder.servicenow.event_post import EventAnswer, EventPost
 from itom_forwarder.servicenow.session import new_session
 from local.emulator import ServiceNowEmulator
 
@@ -29,11 +30,9 @@ def instances() -> Iterator[tuple[ServiceNowEmulator, ServiceNowEmulator]]:
         yield first, second
 
 
-def _post(post: EventPost) -> requests.Response:
+def _post(post: EventPost) -> EventAnswer:
     body = json.dumps({"records": [RECORD]}).encode()
-    response = post.send(body, BasicAuth(USER, PASSWORD), (2.0, 5.0))
-    response.content  # noqa: B018 - read the answer, as the client does
-    return response
+    return post.send(body, BasicAuth(USER, PASSWORD), (2.0, 5.0), time.monotonic() + 10, time.monotonic)
 
 
 def test_each_post_is_what_session_post_would_send(instances: tuple[ServiceNowEmulator, ServiceNowEmulator]) -> None:
@@ -102,4 +101,4 @@ def test_a_slow_answer_is_requests_read_timeout(instances: tuple[ServiceNowEmula
     post = EventPost(new_session(), first.url + EVENT_API_PATH)
     body = json.dumps({"records": [RECORD]}).encode()
     with pytest.raises(requests.ReadTimeout):
-        post.send(body, BasicAuth(USER, PASSWORD), (2.0, 0.2))
+        post.send(body, BasicAuth(USER, PASSWORD), (2.0, 0.2), time.monotonic() + 10, time.monotonic)

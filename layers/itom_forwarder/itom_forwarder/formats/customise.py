@@ -10,7 +10,6 @@ one stays, so the alert is still sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from itom_forwarder.itom_event import InvalidPayload, ItomEvent, normalise_severity
@@ -25,7 +24,7 @@ def template_values(values: Mapping[str, object], built_in: ItomEvent) -> dict[s
     """`values` (namespaced: "alarm.name", "health.service"...) plus the built-in mapping's
     fields as `event.<field>`, as text, without the empty ones."""
     everything = dict(values)
-    fields = replace(built_in, additional_info={}, additional_info_omitted=0).to_record()  # not encoded for nothing
+    fields = built_in._replace(additional_info={}, additional_info_omitted=0).to_record()  # not encoded for nothing
     everything |= {f"event.{key}": value for key, value in fields.items()}
     return {key: str(value) for key, value in everything.items() if value not in (None, "")}
 
@@ -51,4 +50,4 @@ def customised(
             earlier = built_in.additional_info.get("override_problems")
             problems = [*(earlier if isinstance(earlier, list) else []), str(problem)]
             changes["additional_info"] = {**built_in.additional_info, "override_problems": problems}
-    return replace(built_in, **changes) if changes else built_in
+    return built_in._replace(**changes) if changes else built_in

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+from urllib3 import BaseHTTPResponse
 from urllib3.exceptions import ReadTimeoutError
 
 from itom_forwarder.failures import FailureReason
@@ -16,7 +18,20 @@ from itom_forwarder.failures import FailureReason
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-def error_of(response: requests.Response) -> tuple[str, str | None]:
+class Answer(Protocol):
+    """What is read of an answer here: requests' Response, or the event POST's own
+    (servicenow/event_post.py)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
+
+
+def error_of(response: Answer) -> tuple[str, str | None]:
     """ServiceNow's `error.message` and `error.detail`, or a neutral description.
 
     A non-JSON body (a proxy's or login page) is not copied: it says nothing useful and
@@ -46,7 +61,7 @@ def untrusted_certificate_reason(step: str) -> FailureReason:
     )
 
 
-def redirect_reason(step: str, response: requests.Response) -> FailureReason:
+def redirect_reason(step: str, response: Answer) -> FailureReason:
     target = urlsplit(response.headers.get("Location", "")).hostname or "an unnamed location"
     return FailureReason(
         step,
@@ -56,7 +71,7 @@ def redirect_reason(step: str, response: requests.Response) -> FailureReason:
     )
 
 
-def retry_after_seconds(response: requests.Response) -> float | None:
+def retry_after_seconds(response: Answer) -> float | None:
     """`Retry-After` as seconds (it may be a number or an HTTP date)."""
     value = response.headers.get("Retry-After")
     if not value:
@@ -91,8 +106,14 @@ class AnswerTooSlow(Exception):
 
 
 def read_answer(response: requests.Response, deadline: float, clock: Callable[[], float]) -> None:
-    """Read a streamed answer's body before `deadline` (a `clock()` time), at most
-    MAX_ANSWER_BYTES of it, into `response.content`.
+    """Read a streamed requests answer's body with `read_body` into `response.content`."""
+    response._content = read_body(response.raw, deadline, clock)
+    response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def read_body(raw: BaseHTTPResponse, deadline: float, clock: Callable[[], float]) -> bytes:
+    """A streamed answer's body, read before `deadline` (a `clock()` time), at most
+    MAX_ANSWER_BYTES of it.
 
     A per-request read timeout bounds each socket read, not the whole body: an instance
     feeding one byte every half second would hold the invocation for ever. Here every read
@@ -100,8 +121,10 @@ def read_answer(response: requests.Response, deadline: float, clock: Callable[[]
     dropped rather than drained). Raises AnswerTooSlow, or urllib3's errors for a broken
     connection (ProtocolError), for the caller to classify.
     """
-    raw = response.raw
     sock = getattr(getattr(raw, "connection", None), "sock", None)
+    # Undecoded, a body of a stated length is over once that much is read: no read for
+    # the end of it (urllib3 has closed it and put the connection back by then).
+    sized = "content-encoding" not in raw.headers
     parts: list[bytes] = []
     size = 0
     try:
@@ -121,11 +144,18 @@ def read_answer(response: requests.Response, deadline: float, clock: Callable[[]
                 break
             parts.append(chunk)
             size += len(chunk)
+            if sized and raw.length_remaining == 0:
+                break
     except BaseException:
-        response.close()
+        _drop(raw)
         raise
     if size >= MAX_ANSWER_BYTES:
-        response.close()  # the rest is not read: this connection cannot be reused
-    # What requests' own reading sets: .content, .json() and .text then work as usual.
-    response._content = b"".join(parts)
-    response._content_consumed = True  # type: ignore[attr-defined]
+        _drop(raw)  # the rest is not read: this connection cannot be reused
+    return b"".join(parts)
+
+
+def _drop(raw: BaseHTTPResponse) -> None:
+    """Close the answer's connection and give its place back to the pool (as requests'
+    Response.close does), which opens a new one when next needed."""
+    raw.close()
+    raw.release_conn()

@@ -17,6 +17,14 @@ class InstanceAuth(AuthBase):
     # token), so one more try after a 401 can succeed.
     renews_credentials = False
 
+    def authorization(self) -> str:
+        """The next request's `Authorization` header value (it may fetch a token)."""
+        raise NotImplementedError
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = self.authorization()
+        return request
+
     def invalidate(self) -> None:
         """Drop cached credentials so the next request fetches fresh ones."""
 
@@ -38,10 +46,10 @@ class BasicAuth(InstanceAuth):
         self._username = username
         self._token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._pair = f"{username}:{password}"
+        self._header = f"Basic {self._token}"
 
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        request.headers["Authorization"] = f"Basic {self._token}"
-        return request
+    def authorization(self) -> str:
+        return self._header
 
     def secret_values(self) -> tuple[str, ...]:
         return (self._token, self._pair)

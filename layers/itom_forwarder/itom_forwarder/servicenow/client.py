@@ -37,7 +37,7 @@ from itom_forwarder.servicenow.answers import (
 )
 from itom_forwarder.servicenow.auth import BasicAuth, InstanceAuth
 from itom_forwarder.servicenow.connection import ServiceNowConnection
-from itom_forwarder.servicenow.event_post import EventPost
+from itom_forwarder.servicenow.event_post import EventAnswer, EventPost
 from itom_forwarder.servicenow.exceptions import AuthenticationRejected, CredentialsRejected
 from itom_forwarder.servicenow.options import ClientOptions
 from itom_forwarder.servicenow.session import bind_session, new_session
@@ -294,8 +294,7 @@ class ServiceNowClient:
         until = started + remaining
         bound.auth.limit_to(until)  # a token request, if one is needed, within the same time
         try:
-            response = bound.post.send(body, bound.auth, timeout)
-            read_answer(response, until, self._clock)
+            answer = bound.post.send(body, bound.auth, timeout, until, self._clock)
         except TransientFailure as failure:  # the auth could not get a token just now
             return failure, self._backoff(attempt)
         except requests.exceptions.SSLError:
@@ -307,10 +306,10 @@ class ServiceNowClient:
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError, OSError) as error:
             reason = FailureReason("deliver", f"cannot connect to the instance: {type(error).__name__}")
             return TransientFailure(reason, attempt), self._backoff(attempt)
-        return self._classify(response, attempt, self._clock() - started, records)
+        return self._classify(answer, attempt, self._clock() - started, records)
 
     def _classify(
-        self, response: requests.Response, attempt: int, elapsed: float, records: int
+        self, response: EventAnswer, attempt: int, elapsed: float, records: int
     ) -> Delivered | tuple[TransientFailure, float]:
         status = response.status_code
         if 200 <= status < 300:
@@ -327,10 +326,10 @@ class ServiceNowClient:
             raise AuthenticationRejected(reason, attempt)
         raise PermanentFailure(reason, attempt)
 
-    def _accepted(self, response: requests.Response, attempt: int, elapsed: float, records: int) -> Delivered:
+    def _accepted(self, response: EventAnswer, attempt: int, elapsed: float, records: int) -> Delivered:
         # As in Kibana: a 2xx without `result` is not ServiceNow's event API answering.
         try:
-            body: Any = json.loads(response.content)  # bytes: json detects the UTF, as requests' .json() does
+            body: Any = response.json()
         except ValueError:
             body = None
         result = body.get("result") if isinstance(body, dict) else None

@@ -11,8 +11,8 @@ import fnmatch
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
@@ -32,35 +32,48 @@ OAUTH_REQUIRED_KEYS = ("client_id", "client_secret", "jwt_key_id", "user_identif
 KNOWN_KEYS = frozenset({"instance_url", "use_oauth", "ca_certificate", *BASIC_KEYS, *OAUTH_KEYS})
 
 
-@dataclass(frozen=True)
-class ServiceNowConnection:
+# Shown by repr: the secret fields never are.
+_PUBLIC_FIELDS = ("instance_url", "use_oauth", "username", "client_id", "jwt_key_id", "user_identifier")
+
+
+class ServiceNowConnection(NamedTuple):
     """The validated content of the ServiceNow secret. Secret fields are kept out of repr."""
 
     instance_url: str
     use_oauth: bool = False
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None
     client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
+    client_secret: str | None = None
     jwt_key_id: str | None = None
     user_identifier: str | None = None
-    private_key: str | None = field(default=None, repr=False)
-    private_key_password: str | None = field(default=None, repr=False)
+    private_key: str | None = None
+    private_key_password: str | None = None
     # A private CA's certificate (PEM) for an instance behind it; public, not a secret.
     ca_certificate: str | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _PUBLIC_FIELDS)
+        return f"ServiceNowConnection({shown}, ca_certificate={'set' if self.ca_certificate else None})"
 
     @property
     def host(self) -> str:
         return urlsplit(self.instance_url).hostname or ""
 
-    @cached_property
+    @property
     def secret_values(self) -> tuple[str, ...]:
         """Every secret string this connection holds (to keep them out of any text)."""
-        candidates = (self.password, self.client_secret, self.private_key, self.private_key_password)
-        values = [value for value in candidates if value]
-        if self.private_key:  # a key could leak in part: each line of its body counts on its own
-            values.extend(line for line in self.private_key.splitlines() if len(line) >= 16 and "-----" not in line)
-        return tuple(values)
+        return _secret_values(self)
+
+
+@lru_cache(maxsize=8)  # worked out once per secret version (the key's lines are many)
+def _secret_values(connection: ServiceNowConnection) -> tuple[str, ...]:
+    key = connection.private_key
+    candidates = (connection.password, connection.client_secret, key, connection.private_key_password)
+    values = [value for value in candidates if value]
+    if key:  # a key could leak in part: each line of its body counts on its own
+        values.extend(line for line in key.splitlines() if len(line) >= 16 and "-----" not in line)
+    return tuple(values)
 
 
 def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:

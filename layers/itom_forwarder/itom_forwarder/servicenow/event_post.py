@@ -11,16 +11,22 @@ credentials off the allowed hosts), the body streamed back undecoded until read.
 errors become requests' own, as the adapter maps them, so the client classifies them the
 same. The token requests share the pool (one connection to the instance).
 
+The answer is an `EventAnswer`: its status, headers and body, read before the deadline.
+requests' Response would add, per POST, a cookie jar, the cookies parsed out of the
+headers, a copy of them and a guess at the encoding, none of which the client reads.
+
 No cookies: each POST authenticates with its own Authorization header, as the event API
 expects, so no session cookie can outlive a rotated credential.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import requests
 from requests.adapters import HTTPAdapter
-from requests.auth import AuthBase
-from requests.structures import CaseInsensitiveDict
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, Timeout
 from urllib3.exceptions import (
     ClosedPoolError,
@@ -33,7 +39,25 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-__all__ = ["EventPost"]
+from itom_forwarder.servicenow.answers import read_body
+from itom_forwarder.servicenow.auth import InstanceAuth
+
+__all__ = ["EventAnswer", "EventPost"]
+
+
+class EventAnswer:
+    """The event API's answer as the client reads it (answers.Answer): status, headers
+    (case-insensitive, urllib3's) and the whole body."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    def json(self) -> Any:
+        return json.loads(self.content)  # bytes: json detects the UTF, as requests' .json() does
 
 
 class EventPost:
@@ -50,7 +74,7 @@ class EventPost:
         self._adapter = adapter
         self._template = template
         self._url = str(template.url)
-        self._headers: CaseInsensitiveDict[str] = template.headers
+        self._headers = dict(template.headers)
         self._verify: bool | str = True if session.verify is None else session.verify
         self._proxies = dict(session.proxies)
         self._path = adapter.request_url(template, self._proxies)
@@ -65,16 +89,18 @@ class EventPost:
             self._pool = pool
         return self._pool
 
-    def send(self, body: bytes, auth: AuthBase, timeout: tuple[float, float]) -> requests.Response:
-        request = requests.PreparedRequest()
-        request.method = "POST"
-        request.url = self._url
-        request.headers = self._headers.copy()
-        request.headers["Content-Length"] = str(len(body))
-        request.body = body
-        auth(request)
+    def send(
+        self,
+        body: bytes,
+        auth: InstanceAuth,
+        timeout: tuple[float, float],
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> EventAnswer:
+        """POST `body`; the answer's body is read before `deadline` (a `clock()` time)."""
+        headers = {**self._headers, "Authorization": auth.authorization(), "Content-Length": str(len(body))}
         try:
-            answer = self._urlopen(request, body, timeout)
+            answer = self._urlopen(headers, body, timeout)
         except ClosedPoolError:
             # The pool was closed under us (urllib3 1.x closed the pools its manager let go;
             # any holder may close one): nothing was sent on it; once more on the pool that
@@ -84,18 +110,16 @@ class EventPost:
             self._adapter.poolmanager.clear()
             for manager in self._adapter.proxy_manager.values():
                 manager.clear()
-            answer = self._urlopen(request, body, timeout)
-        return self._adapter.build_response(request, answer)
+            answer = self._urlopen(headers, body, timeout)
+        return EventAnswer(answer.status, answer.headers, read_body(answer, deadline, clock))
 
-    def _urlopen(
-        self, request: requests.PreparedRequest, body: bytes, timeout: tuple[float, float]
-    ) -> BaseHTTPResponse:
+    def _urlopen(self, headers: dict[str, str], body: bytes, timeout: tuple[float, float]) -> BaseHTTPResponse:
         try:
             answer = self._connection_pool().urlopen(
                 "POST",
                 self._path,
                 body=body,
-                headers=request.headers,
+                headers=headers,
                 redirect=False,
                 assert_same_host=False,
                 preload_content=False,
@@ -108,15 +132,15 @@ class EventPost:
             raise
         # requests' HTTPAdapter.send maps them so; the client classifies requests' errors.
         except SSLError as error:
-            raise requests.exceptions.SSLError(error, request=request) from None
+            raise requests.exceptions.SSLError(error) from None
         except ProxyError as error:
-            raise requests.exceptions.ProxyError(error, request=request) from None
+            raise requests.exceptions.ProxyError(error) from None
         except NewConnectionError as error:  # a ConnectTimeoutError too, in urllib3's hierarchy
-            raise requests.ConnectionError(error, request=request) from None
+            raise requests.ConnectionError(error) from None
         except ConnectTimeoutError as error:
-            raise requests.ConnectTimeout(error, request=request) from None
+            raise requests.ConnectTimeout(error) from None
         except ReadTimeoutError as error:
-            raise requests.ReadTimeout(error, request=request) from None
+            raise requests.ReadTimeout(error) from None
         except (ProtocolError, OSError, HTTPError) as error:
-            raise requests.ConnectionError(error, request=request) from None
+            raise requests.ConnectionError(error) from None
         return answer

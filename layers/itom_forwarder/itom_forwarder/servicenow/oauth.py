@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 import requests
@@ -29,9 +29,6 @@ from itom_forwarder.servicenow.answers import AnswerTooSlow, read_answer, redire
 from itom_forwarder.servicenow.auth import InstanceAuth
 from itom_forwarder.servicenow.connection import ServiceNowConnection
 from itom_forwarder.servicenow.exceptions import TokenRequestRefused
-
-if TYPE_CHECKING:
-    from requests import PreparedRequest
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -194,9 +191,8 @@ class OAuthJwtAuth(InstanceAuth):
             connection.user_identifier or "",
         )
 
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        request.headers["Authorization"] = self._cache.get(self._cache_key, self._fetch).header
-        return request
+    def authorization(self) -> str:
+        return self._cache.get(self._cache_key, self._fetch).header
 
     def invalidate(self) -> None:
         self._cache.drop(self._cache_key)
