@@ -42,17 +42,11 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
 
 
 class _RemoteAws(LocalAws):
-    """LocalAws's helpers (its table, as template.yaml declares it) against the moto server
-    in the other process (never started here), with one kept client per service."""
+    """LocalAws's helpers (its table, as template.yaml declares it, and its one kept client
+    per service) against the moto server in the other process (never started here)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(port=int(url.rsplit(":", 1)[1]))
-        self._clients: dict[str, Any] = {}
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = super().client(service)
-        return self._clients[service]
 
 
 class Servers:

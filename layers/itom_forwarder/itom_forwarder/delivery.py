@@ -234,22 +234,20 @@ def source_times(item: Inbound, events: Sequence[ItomEvent], arrival_ms: int) ->
     return tuple(_epoch_ms(event.source_time) if event.source_time else fallback for event in events)
 
 
-def _route(item: Inbound) -> ApiRoute | None:
-    """The webhook route an item came in by (None: not a webhook's). The routes (and the
-    webhook credentials' code) load only for a webhook's item: an alert's path never needs them."""
-    if item.route is None:
-        return None
+def _route(name: str) -> ApiRoute | None:
+    """The webhook route `name`. The routes (and the webhook credentials' code) load only
+    for a webhook's item: an alert's path never needs them."""
     from itom_forwarder.api_routes import ROUTES
 
-    return ROUTES.get(item.route)
+    return ROUTES.get(name)
 
 
 def _events_of(item: Inbound, options: formats.MappingOptions) -> tuple[str, list[ItomEvent]]:
-    route = _route(item)
-    if route is None:
-        if item.route is not None:
-            raise InvalidPayload(f"no webhook route named {item.route!r}")
+    if item.route is None:
         return formats.to_events(item.notification, options)
+    route = _route(item.route)
+    if route is None:
+        raise InvalidPayload(f"no webhook route named {item.route!r}")
     try:
         payload = json.loads(item.notification.message)
     except (ValueError, RecursionError):
@@ -396,7 +394,7 @@ class _Run:
             try:
                 entry = _map_one(index, item, options, self.arrival_ms)
             except InvalidPayload as invalid:
-                route = _route(item)
+                route = _route(item.route) if item.route else None
                 self.not_delivered(index, item, route.input_format if route else None, invalid)
                 invalid_items += 1
                 continue

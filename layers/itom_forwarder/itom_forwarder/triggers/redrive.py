@@ -148,8 +148,9 @@ def _forwarder_items(letter: DeadLetter) -> list[Inbound]:
         if not isinstance(body, str):
             raise Unreadable("an API request without its body text")
         notification = Notification(message=body, message_id=letter.request_id, origin="api")
-        item = Inbound(payload, notification, "api", route=route, history=history)
-        return [item._replace(received_at_ms=letter.received_at_ms)]
+        return [
+            Inbound(payload, notification, "api", route=route, history=history, received_at_ms=letter.received_at_ms)
+        ]
     if letter.source in ("sns", "sqs") and isinstance(payload, Mapping):
         return _with_history(read_records({"Records": [payload]}), history, letter.received_at_ms)
     if letter.source == "direct" and payload is not None:
